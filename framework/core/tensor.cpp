@@ -72,8 +72,15 @@ const TensorImpl& checked(const Tensor& t) {
 
 const Shape& Tensor::sizes() const { return checked(*this).sizes; }
 const Strides& Tensor::strides() const { return checked(*this).strides; }
-int64_t Tensor::size(int64_t d) const { return sizes()[normalize_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+// normalize_dim accepts dim 0/-1 on a scalar (for reductions); here that would read past the end.
+int64_t Tensor::size(int64_t d) const {
+  FF_CHECK(dim() > 0, "size({}): tensor {} has no dimensions", d, describe());
+  return sizes()[normalize_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  FF_CHECK(dim() > 0, "stride({}): tensor {} has no dimensions", d, describe());
+  return strides()[normalize_dim(d, dim(), "stride")];
+}
 int64_t Tensor::storage_offset() const { return checked(*this).offset; }
 DType Tensor::dtype() const { return checked(*this).dtype; }
 Device Tensor::device() const { return checked(*this).storage->device(); }
@@ -207,6 +214,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  FF_CHECK(dim() > 0, "slice: cannot slice the zero-dimensional tensor {}", describe());
   d = normalize_dim(d, dim(), "slice");
   FF_CHECK(step > 0, "slice: step must be positive, got {}", step);
   const int64_t n = sizes()[d];
@@ -231,6 +239,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  FF_CHECK(dim() > 0, "narrow: cannot narrow the zero-dimensional tensor {}", describe());
   d = normalize_dim(d, dim(), "narrow");
   FF_CHECK(start >= 0 && length >= 0 && start + length <= sizes()[d],
            "narrow: range [{}, {}) out of bounds for dim {} of size {} in {}", start, start + length, d,
@@ -239,6 +248,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  FF_CHECK(dim() > 0, "select: cannot select from the zero-dimensional tensor {}", describe());
   d = normalize_dim(d, dim(), "select");
   const int64_t n = sizes()[d];
   FF_CHECK(index >= -n && index < n, "select: index {} out of range for dim {} of size {} in {}", index, d, n,
@@ -287,6 +297,7 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   const int64_t n = dim();
   d0 = normalize_dim(d0, n, "transpose");
   d1 = normalize_dim(d1, n, "transpose");
+  if (n == 0) return *this;  // dims 0/-1 of a scalar: nothing to swap
   std::vector<int64_t> perm(n);
   std::iota(perm.begin(), perm.end(), 0);
   std::swap(perm[d0], perm[d1]);
@@ -307,6 +318,7 @@ Tensor Tensor::expand(const Shape& shape) const {
     }
     const int64_t have = sizes()[i - lead];
     const int64_t want = shape[i] == -1 ? have : shape[i];
+    FF_CHECK(want >= 0, "expand: invalid size {} in {} for {}", shape[i], shape_str(shape), describe());
     FF_CHECK(have == want || have == 1, "expand: cannot expand {} to {} (dim {}: {} vs {})", describe(),
              shape_str(shape), i, have, want);
     sz[i] = want;
@@ -323,7 +335,7 @@ Tensor Tensor::expand(const Shape& shape) const {
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = normalize_dim(d, dim(), "squeeze");
-  if (sizes()[d] != 1) return *this;
+  if (dim() == 0 || sizes()[d] != 1) return *this;
   Shape sz = sizes();
   sz.erase(sz.begin() + d);
   return reshape(sz);
@@ -483,6 +495,7 @@ std::string Tensor::str(int64_t max_per_dim) const {
   std::string s = fmt::format("tensor({}", describe());
   if (requires_grad()) s += grad_fn() ? fmt::format(", grad_fn={}", grad_fn()->name()) : ", requires_grad";
   s += ")\n";
+  if (numel() == 0) return s + "[]";
   const std::vector<double> v = to_vector<double>(detach());
   print_rec(s, v, sizes(), 0, 0, numel(), std::max<int64_t>(max_per_dim, 2), is_integral(dtype()));
   return s;
