@@ -87,6 +87,7 @@ Device Tensor::device() const { return checked(*this).storage->device(); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked(*this).storage; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to be out of place
   const auto& sz = sizes();
   const auto& st = strides();
   int64_t expected = 1;
