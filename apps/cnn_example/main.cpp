@@ -2,6 +2,7 @@
 // and saves a checkpoint. Run: build/apps/cnn_example [--epochs N] [--out DIR]
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "apps/cnn_example/synthetic_shapes.h"

@@ -53,10 +53,10 @@ inline ShapesDataset make_shapes_dataset(int64_t n, uint64_t sample_seed, uint64
 // conv-bn-relu x2 with pooling, then a linear classifier.
 inline std::shared_ptr<nn::Sequential> make_small_cnn() {
   auto net = std::make_shared<nn::Sequential>();
-  net->add(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 16, 3).padding(1).bias(false)));
+  net->add(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 16, 3).set_padding(1).set_bias(false)));
   net->add(std::make_shared<nn::BatchNorm2d>(16));
   net->add(std::make_shared<nn::ReLU>());
-  net->add(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(16, 32, 3).padding(1).bias(false)));
+  net->add(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(16, 32, 3).set_padding(1).set_bias(false)));
   net->add(std::make_shared<nn::BatchNorm2d>(32));
   net->add(std::make_shared<nn::ReLU>());
   net->add(std::make_shared<nn::MaxPool2d>(2));

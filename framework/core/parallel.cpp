@@ -8,12 +8,22 @@ extern "C" void openblas_set_num_threads(int num_threads);  // from libopenblas
 
 namespace ff {
 
+namespace {
+// OpenBLAS stays single-threaded: the CPU kernels split their GEMMs over OpenMP threads
+// themselves (ops/linalg/cpu_blas.cpp). OpenBLAS's own pthreads would compete with OpenMP's
+// spin-waiting workers between parallel regions; on 2 cores that made convs up to 5x slower.
+const bool openblas_single_threaded = [] {
+  openblas_set_num_threads(1);
+  return true;
+}();
+}  // namespace
+
 int get_num_threads() { return omp_get_max_threads(); }
 
 void set_num_threads(int n) {
   FF_CHECK(n >= 1, "set_num_threads: need at least one thread, got {}", n);
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);  // see openblas_single_threaded
 }
 
 bool in_parallel_region() { return omp_in_parallel() != 0; }

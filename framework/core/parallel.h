@@ -3,11 +3,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace ff {
 
 int get_num_threads();
-void set_num_threads(int n);  // also sets OpenBLAS's thread count
+void set_num_threads(int n);  // OpenMP threads; OpenBLAS is kept at 1 (GEMMs are split over ours)
 bool in_parallel_region();
 
 namespace detail {
@@ -26,7 +27,9 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
   }
   detail::parallel_for_impl(
       begin, end, grain,
-      [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &f);
+      // F may be an lvalue (const) reference type: cast through the referenced type.
+      [](void* ctx, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<F>*>(ctx))(b, e); },
+      const_cast<void*>(static_cast<const void*>(&f)));
 }
 
 // Elements per chunk below which splitting work across threads costs more than it saves.

@@ -72,9 +72,13 @@ Tensor reduce_keepdim(const Tensor& x, const Shape& keep, ReduceOp op) {
   return out;
 }
 
-Tensor reduce(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, ReduceOp op) {
+Tensor reduce(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim, ReduceOp op) {
   const char* name = reduce_name(op);
-  check_defined(x, name, "x");
+  check_defined(x_in, name, "x");
+  // Like NumPy/PyTorch, integer and bool sums accumulate (and return) int64: counting a mask
+  // must not overflow or wrap.
+  const bool widen = op == ReduceOp::Sum && is_integral(x_in.dtype()) && x_in.dtype() != DType::Int64;
+  const Tensor x = widen ? x_in.to(DType::Int64) : x_in;
   const std::vector<bool> mask = reduced_mask(x, dims, name);
   const Shape keep = keepdim_shape(x, mask);
   Tensor out_keep = reduce_keepdim(x, keep, op);

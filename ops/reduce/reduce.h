@@ -1,7 +1,8 @@
 // Reductions over dims.
 //
 //   sum/mean/max/min(x, dims, keepdim): dims empty = all dims. Output drops reduced dims
-//   unless keepdim. max/min gradients are shared equally among tied maxima.
+//   unless keepdim. max/min gradients are shared equally among tied maxima. Sums of integer
+//   and bool tensors return int64.
 //   argmax/argmin(x, dim, keepdim): int64 indices of the first extreme value along dim.
 //   sum_to(x, shape): sums x down to `shape` (the inverse of broadcasting); used by backward.
 #pragma once

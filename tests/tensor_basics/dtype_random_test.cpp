@@ -115,3 +115,15 @@ TEST(Factories, Values) {
 
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+TEST(Reduce, IntegerAndBoolSumsReturnInt64) {
+  Tensor mask = gt(tensor_from(std::vector<float>{1, -1, 2, 3}, {4}), zeros({}));
+  Tensor s = sum(mask);
+  EXPECT_EQ(s.dtype(), DType::Int64);
+  EXPECT_EQ(s.item<int64_t>(), 3);
+  EXPECT_EQ(sum(arange(5, DType::Int32)).item<int64_t>(), 10);
+}
+}  // namespace
+}  // namespace ff

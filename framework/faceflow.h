@@ -1,0 +1,36 @@
+// FaceFlow's public API in one header: tensors, ops, autograd, nn, optim, checkpoints.
+//
+//   #include "framework/faceflow.h"
+//   using namespace ff;
+//   auto net = std::make_shared<nn::Sequential>();  ...
+#pragma once
+
+#include "framework/autograd/autograd.h"
+#include "framework/autograd/gradcheck.h"
+#include "framework/common/check.h"
+#include "framework/core/parallel.h"
+#include "framework/core/tensor.h"
+#include "framework/dispatch/registry.h"
+#include "framework/io/checkpoint.h"
+#include "framework/io/safetensors.h"
+#include "framework/io/state_dict.h"
+#include "framework/nn/nn.h"
+#include "framework/optim/adamw.h"
+#include "framework/optim/clip_grad.h"
+#include "framework/optim/lr_scheduler.h"
+#include "framework/optim/sgd.h"
+#include "ops/activation/activation.h"
+#include "ops/conv/conv2d.h"
+#include "ops/elementwise/binary.h"
+#include "ops/elementwise/unary.h"
+#include "ops/index/index.h"
+#include "ops/linalg/matmul.h"
+#include "ops/norm/batch_norm.h"
+#include "ops/norm/l2_normalize.h"
+#include "ops/pool/pool.h"
+#include "ops/reduce/reduce.h"
+#include "ops/shape/shape.h"
+#include "ops/softmax/softmax.h"
+#include "ops/tensor_ops/copy.h"
+#include "ops/tensor_ops/fill.h"
+#include "ops/tensor_ops/random.h"

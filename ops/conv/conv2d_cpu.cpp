@@ -1,0 +1,562 @@
+// CPU kernels of conv2d: forward, backward-to-input and backward-to-weight.
+//
+// Two strategies:
+//  * im2col + GEMM (OpenBLAS) for ordinary and wide grouped convs. The column matrix of a chunk
+//    of samples is [C_in * kH * kW, samples * H_out * W_out]; small feature maps (7x7, 14x14)
+//    put several samples side by side so the GEMM is wide enough for BLAS to reach its peak,
+//    large ones (56x56, 112x112) are cut into tiles of output rows so the column matrix stays
+//    cache-sized. A 1x1, stride-1, unpadded conv with one sample per chunk skips im2col: the
+//    input already is the column matrix.
+//  * A direct loop for depthwise and other narrow grouped convs (<= kDirectMaxChannelsPerGroup
+//    input channels per group), where per-group GEMMs would be tiny (M = 1..4, K = 9..36).
+//
+// Threads (all OpenMP, via ff::parallel_for; BLAS calls are single-threaded inside a region):
+//  * GEMM paths split the batch: each thread takes whole chunks of samples and does their im2col,
+//    GEMMs and layout copies with its own buffers, so nothing waits on anything until the end.
+//    The weight gradient is summed per thread and the partial sums are added in a fixed order
+//    (deterministic for a given thread count). With a single chunk (batch 1) the steps
+//    themselves run in parallel instead: im2col over planes, the GEMM over blocks of C.
+//  * Direct loops split (sample, channel) planes.
+// fp16/bf16 run the float kernels on widened copies and round once on store.
+#include <algorithm>
+#include <vector>
+
+#include "framework/core/parallel.h"
+#include "framework/dispatch/registry.h"
+#include "ops/conv/conv2d.h"
+#include "ops/linalg/cpu_blas.h"
+#include "ops/tensor_ops/copy.h"
+
+namespace ff {
+namespace {
+
+constexpr int64_t kDirectMaxChannelsPerGroup = 4;
+constexpr int64_t kTargetGemmColumns = 2048;        // GEMM width worth batching samples for
+constexpr int64_t kMaxColumnBytes = int64_t{64} << 20;  // bound on the im2col buffer
+
+// Output positions o in [lo, hi) whose input position o * stride + offset lies in [0, size).
+struct Range {
+  int64_t lo, hi;
+};
+inline Range valid_outputs(int64_t offset, int64_t stride, int64_t size, int64_t out_size) {
+  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t last = size - 1 - offset;  // largest o * stride allowed
+  const int64_t hi = last < 0 ? 0 : std::min(out_size, last / stride + 1);
+  return {std::min(lo, out_size), std::max(hi, std::min(lo, out_size))};
+}
+
+struct ConvShape {
+  int64_t n, c_in, h, w;
+  int64_t c_out, kh, kw;
+  int64_t h_out, w_out;
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t groups, cin_g, cout_g;
+  int64_t k_g;     // rows of one group's column matrix: cin_g * kh * kw
+  int64_t hw_out;  // h_out * w_out
+  int64_t hw_in;   // h * w
+  // Valid output rows for kernel row i and columns for kernel column j, computed once per call:
+  // the loops below visit every (plane, tap) pair and would otherwise divide each time.
+  std::vector<Range> rows, cols;
+
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  bool direct() const { return groups > 1 && cin_g <= kDirectMaxChannelsPerGroup; }
+};
+
+ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& out, const Conv2dParams& p) {
+  ConvShape s;
+  s.n = x[0], s.c_in = x[1], s.h = x[2], s.w = x[3];
+  s.c_out = w[0], s.kh = w[2], s.kw = w[3];
+  s.h_out = out[2], s.w_out = out[3];
+  s.sh = p.stride[0], s.sw = p.stride[1], s.ph = p.padding[0], s.pw = p.padding[1];
+  s.dh = p.dilation[0], s.dw = p.dilation[1];
+  s.groups = p.groups, s.cin_g = s.c_in / p.groups, s.cout_g = s.c_out / p.groups;
+  s.k_g = s.cin_g * s.kh * s.kw;
+  s.hw_out = s.h_out * s.w_out;
+  s.hw_in = s.h * s.w;
+  for (int64_t i = 0; i < s.kh; ++i) s.rows.push_back(valid_outputs(i * s.dh - s.ph, s.sh, s.h, s.h_out));
+  for (int64_t j = 0; j < s.kw; ++j) s.cols.push_back(valid_outputs(j * s.dw - s.pw, s.sw, s.w, s.w_out));
+  FF_ASSERT(w[1] == s.cin_g && out[0] == s.n && out[1] == s.c_out, "conv2d kernel: inconsistent shapes {} {} {}",
+            shape_str(x), shape_str(w), shape_str(out));
+  return s;
+}
+
+// Samples per im2col chunk: enough to make the GEMM about kTargetGemmColumns wide, within the
+// buffer bound; then as many chunks as it takes to give every thread the same number of them.
+int64_t samples_per_chunk(const ConvShape& s, size_t elem_size) {
+  const int64_t want = std::clamp<int64_t>((kTargetGemmColumns + s.hw_out - 1) / std::max<int64_t>(s.hw_out, 1), 1,
+                                           std::max<int64_t>(s.n, 1));
+  const int64_t bytes_per_sample = s.groups * s.k_g * s.hw_out * static_cast<int64_t>(elem_size);
+  const int64_t cap = std::max<int64_t>(1, kMaxColumnBytes / std::max<int64_t>(bytes_per_sample, 1));
+  const int64_t samples = std::min(want, cap);
+  int64_t chunks = (s.n + samples - 1) / samples;
+  const int64_t threads = get_num_threads();
+  if (threads > 1 && s.n >= threads) chunks = std::min(s.n, (chunks + threads - 1) / threads * threads);
+  return std::max<int64_t>(1, (s.n + chunks - 1) / std::max<int64_t>(chunks, 1));
+}
+
+// Runs body(first_chunk, last_chunk) with each thread taking a contiguous run of chunks; a
+// single chunk runs inline, leaving the parallelism to the steps inside it.
+template <typename Body>
+void for_chunks(int64_t num_chunks, Body&& body) {
+  parallel_for(0, num_chunks, 1, body);
+}
+
+inline int64_t plane_grain(int64_t work_per_plane) {
+  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(work_per_plane, 1));
+}
+
+// ---- im2col / col2im ----------------------------------------------------------------------------------
+// col [C_in * kh * kw, nb * tile] (row stride ld) from output rows [oh0, oh1) of nb samples
+// starting at x, tile = (oh1 - oh0) * w_out. Row (c, i, j), column (sample, oh - oh0, ow) holds
+// x[sample, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], or 0 where that falls in the padding.
+template <typename T>
+void im2col(const T* x, int64_t nb, int64_t oh0, int64_t oh1, const ConvShape& s, T* col, int64_t ld) {
+  const int64_t tile = (oh1 - oh0) * s.w_out;
+  parallel_for(0, nb * s.c_in, plane_grain(s.kh * s.kw * tile), [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t sample = unit / s.c_in, c = unit % s.c_in;
+      const T* plane = x + unit * s.hw_in;
+      for (int64_t i = 0; i < s.kh; ++i) {
+        const int64_t h_off = i * s.dh - s.ph;
+        const int64_t lo = std::clamp(s.rows[i].lo, oh0, oh1), hi = std::clamp(s.rows[i].hi, lo, oh1);
+        for (int64_t j = 0; j < s.kw; ++j) {
+          const int64_t w_off = j * s.dw - s.pw;
+          const Range rw = s.cols[j];
+          T* row = col + ((c * s.kh + i) * s.kw + j) * ld + sample * tile - oh0 * s.w_out;  // indexed by oh
+          std::fill(row + oh0 * s.w_out, row + lo * s.w_out, T(0));
+          std::fill(row + hi * s.w_out, row + oh1 * s.w_out, T(0));
+          for (int64_t oh = lo; oh < hi; ++oh) {
+            T* dst = row + oh * s.w_out;
+            const T* src = plane + (oh * s.sh + h_off) * s.w + w_off;
+            std::fill(dst, dst + rw.lo, T(0));
+            std::fill(dst + rw.hi, dst + s.w_out, T(0));
+            if (s.sw == 1) {
+              std::copy(src + rw.lo, src + rw.hi, dst + rw.lo);
+            } else {
+              for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow] = src[ow * s.sw];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// The adjoint of im2col: adds every column entry back onto the input position it was read from.
+// The first tile of a sample (oh0 == 0) overwrites its planes instead of accumulating. Each
+// (sample, channel) plane is written by one thread.
+template <typename T>
+void col2im(const T* col, int64_t ld, int64_t nb, int64_t oh0, int64_t oh1, const ConvShape& s, T* grad_x) {
+  const int64_t tile = (oh1 - oh0) * s.w_out;
+  parallel_for(0, nb * s.c_in, plane_grain(s.kh * s.kw * tile), [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t sample = unit / s.c_in, c = unit % s.c_in;
+      T* plane = grad_x + unit * s.hw_in;
+      if (oh0 == 0) std::fill(plane, plane + s.hw_in, T(0));
+      for (int64_t i = 0; i < s.kh; ++i) {
+        const int64_t h_off = i * s.dh - s.ph;
+        const int64_t lo = std::clamp(s.rows[i].lo, oh0, oh1), hi = std::clamp(s.rows[i].hi, lo, oh1);
+        for (int64_t j = 0; j < s.kw; ++j) {
+          const int64_t w_off = j * s.dw - s.pw;
+          const Range rw = s.cols[j];
+          const T* row = col + ((c * s.kh + i) * s.kw + j) * ld + sample * tile - oh0 * s.w_out;
+          for (int64_t oh = lo; oh < hi; ++oh) {
+            const T* src = row + oh * s.w_out;
+            T* dst = plane + (oh * s.sh + h_off) * s.w + w_off;
+            for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow * s.sw] += src[ow];
+          }
+        }
+      }
+    }
+  });
+}
+
+// [nb, C, hw] (sample-major, as in NCHW) <-> [C, nb * hw] (channel-major, as the GEMMs see it).
+template <typename T>
+void samples_to_columns(const T* src, int64_t nb, int64_t channels, int64_t hw, T* dst) {
+  parallel_for(0, nb * channels, plane_grain(hw), [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t sample = unit / channels, c = unit % channels;
+      std::copy(src + unit * hw, src + (unit + 1) * hw, dst + (c * nb + sample) * hw);
+    }
+  });
+}
+
+// dst [nb, C, hw] = columns [C, nb * hw] (+ bias[c] when bias is not null).
+template <typename T>
+void columns_to_samples(const T* src, int64_t nb, int64_t channels, int64_t hw, const T* bias, T* dst) {
+  parallel_for(0, nb * channels, plane_grain(hw), [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t sample = unit / channels, c = unit % channels;
+      const T* from = src + (c * nb + sample) * hw;
+      T* to = dst + unit * hw;
+      const T b = bias ? bias[c] : T(0);
+      for (int64_t k = 0; k < hw; ++k) to[k] = from[k] + b;
+    }
+  });
+}
+
+// ---- im2col + GEMM ------------------------------------------------------------------------------------
+// Work is cut into chunks of samples (see samples_per_chunk). A one-sample chunk of a large map is
+// further cut into tiles of output rows, so its column buffer stays cache-sized (a 3x3 conv with
+// 64 channels at 112x112 would otherwise write and re-read 29 MB per sample); the GEMMs then
+// write into (or read from) the NCHW planes directly, with the plane as leading dimension.
+struct ChunkPlan {
+  int64_t samples;        // per chunk
+  int64_t num_chunks;
+  int64_t rows_per_tile;  // output rows per tile: h_out unless one-sample chunks are tiled
+  bool skip_im2col;       // 1x1, stride 1, unpadded, one sample per chunk: x is the column matrix
+
+  int64_t max_columns(const ConvShape& s) const {
+    return samples > 1 ? samples * s.hw_out : rows_per_tile * s.w_out;
+  }
+};
+
+constexpr int64_t kTileColumns = 1024;
+
+ChunkPlan plan_chunks(const ConvShape& s, size_t elem_size) {
+  ChunkPlan c;
+  c.samples = samples_per_chunk(s, elem_size);
+  c.num_chunks = (s.n + c.samples - 1) / c.samples;
+  c.skip_im2col = s.pointwise() && c.samples == 1;
+  c.rows_per_tile = s.h_out;
+  if (c.samples == 1 && !c.skip_im2col) {
+    c.rows_per_tile = std::clamp<int64_t>(kTileColumns / std::max<int64_t>(s.w_out, 1), 1, std::max<int64_t>(s.h_out, 1));
+  }
+  return c;
+}
+
+template <typename T>
+void forward_gemm(T* out, const T* x, const T* w, const T* bias, const ConvShape& s) {
+  const ChunkPlan plan = plan_chunks(s, sizeof(T));
+  for_chunks(plan.num_chunks, [&](int64_t first, int64_t last) {
+    std::vector<T> col(plan.skip_im2col ? 0 : s.groups * s.k_g * plan.max_columns(s));
+    std::vector<T> staging(plan.samples > 1 ? s.c_out * plan.samples * s.hw_out : 0);
+    for (int64_t chunk = first; chunk < last; ++chunk) {
+      const int64_t n0 = chunk * plan.samples, nb = std::min(plan.samples, s.n - n0);
+      const T* x_chunk = x + n0 * s.c_in * s.hw_in;
+      T* out_chunk = out + n0 * s.c_out * s.hw_out;
+      for (int64_t oh0 = 0; oh0 < s.h_out; oh0 += plan.rows_per_tile) {
+        const int64_t oh1 = std::min(s.h_out, oh0 + plan.rows_per_tile), ncols = nb * (oh1 - oh0) * s.w_out;
+        const T* columns = x_chunk;  // B: [C_in * kh * kw, ncols]
+        int64_t ldb = s.hw_in;
+        if (!plan.skip_im2col) {
+          im2col(x_chunk, nb, oh0, oh1, s, col.data(), ncols);
+          columns = col.data(), ldb = ncols;
+        }
+        // C: the NCHW planes themselves for one sample, a [C_out, ncols] staging buffer otherwise.
+        T* dst = nb == 1 ? out_chunk + oh0 * s.w_out : staging.data();
+        const int64_t ldc = nb == 1 ? s.hw_out : ncols;
+        for (int64_t g = 0; g < s.groups; ++g) {  // out_g [cout_g, ncols] = W_g [cout_g, k_g] @ col_g [k_g, ncols]
+          cpu::blas_gemm(false, false, s.cout_g, ncols, s.k_g, T(1), w + g * s.cout_g * s.k_g, s.k_g,
+                         columns + g * s.k_g * ldb, ldb, T(0), dst + g * s.cout_g * ldc, ldc);
+        }
+      }
+      if (nb > 1) {
+        columns_to_samples(staging.data(), nb, s.c_out, s.hw_out, bias, out_chunk);
+      } else if (bias) {
+        columns_to_samples(out_chunk, 1, s.c_out, s.hw_out, bias, out_chunk);  // in place
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_input_gemm(T* grad_x, const T* grad_out, const T* w, const ConvShape& s) {
+  const ChunkPlan plan = plan_chunks(s, sizeof(T));
+  for_chunks(plan.num_chunks, [&](int64_t first, int64_t last) {
+    std::vector<T> col(plan.skip_im2col ? 0 : s.groups * s.k_g * plan.max_columns(s));
+    std::vector<T> staging(plan.samples > 1 ? s.c_out * plan.samples * s.hw_out : 0);
+    for (int64_t chunk = first; chunk < last; ++chunk) {
+      const int64_t n0 = chunk * plan.samples, nb = std::min(plan.samples, s.n - n0);
+      const T* g_chunk = grad_out + n0 * s.c_out * s.hw_out;
+      T* gx_chunk = grad_x + n0 * s.c_in * s.hw_in;
+      if (nb > 1) samples_to_columns(g_chunk, nb, s.c_out, s.hw_out, staging.data());
+      for (int64_t oh0 = 0; oh0 < s.h_out; oh0 += plan.rows_per_tile) {
+        const int64_t oh1 = std::min(s.h_out, oh0 + plan.rows_per_tile), ncols = nb * (oh1 - oh0) * s.w_out;
+        const T* g_cols = nb == 1 ? g_chunk + oh0 * s.w_out : staging.data();  // B: [C_out, ncols]
+        const int64_t ldb = nb == 1 ? s.hw_out : ncols;
+        T* dst = plan.skip_im2col ? gx_chunk : col.data();  // C: [C_in * kh * kw, ncols]
+        const int64_t ldc = plan.skip_im2col ? s.hw_in : ncols;
+        for (int64_t g = 0; g < s.groups; ++g) {  // col_g [k_g, ncols] = W_g^T [k_g, cout_g] @ g_g [cout_g, ncols]
+          cpu::blas_gemm(true, false, s.k_g, ncols, s.cout_g, T(1), w + g * s.cout_g * s.k_g, s.k_g,
+                         g_cols + g * s.cout_g * ldb, ldb, T(0), dst + g * s.k_g * ldc, ldc);
+        }
+        if (!plan.skip_im2col) col2im(col.data(), ncols, nb, oh0, oh1, s, gx_chunk);
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_weight_gemm(T* grad_w, const T* grad_out, const T* x, const ConvShape& s) {
+  const int64_t weight_size = s.c_out * s.k_g;
+  std::fill(grad_w, grad_w + weight_size, T(0));
+  if (s.n == 0) return;
+  const ChunkPlan plan = plan_chunks(s, sizeof(T));
+  // One partial sum per thread (kept at its first chunk's index), added up in chunk order after.
+  std::vector<std::vector<T>> partials(static_cast<size_t>(plan.num_chunks));
+  for_chunks(plan.num_chunks, [&](int64_t first, int64_t last) {
+    std::vector<T> col(plan.skip_im2col ? 0 : s.groups * s.k_g * plan.max_columns(s));
+    std::vector<T> staging(plan.samples > 1 ? s.c_out * plan.samples * s.hw_out : 0);
+    std::vector<T>& partial = partials[first];
+    partial.resize(weight_size);
+    bool first_product = true;
+    for (int64_t chunk = first; chunk < last; ++chunk) {
+      const int64_t n0 = chunk * plan.samples, nb = std::min(plan.samples, s.n - n0);
+      const T* x_chunk = x + n0 * s.c_in * s.hw_in;
+      const T* g_chunk = grad_out + n0 * s.c_out * s.hw_out;
+      if (nb > 1) samples_to_columns(g_chunk, nb, s.c_out, s.hw_out, staging.data());
+      for (int64_t oh0 = 0; oh0 < s.h_out; oh0 += plan.rows_per_tile) {
+        const int64_t oh1 = std::min(s.h_out, oh0 + plan.rows_per_tile), ncols = nb * (oh1 - oh0) * s.w_out;
+        const T* columns = x_chunk;
+        int64_t ld_col = s.hw_in;
+        if (!plan.skip_im2col) {
+          im2col(x_chunk, nb, oh0, oh1, s, col.data(), ncols);
+          columns = col.data(), ld_col = ncols;
+        }
+        const T* g_cols = nb == 1 ? g_chunk + oh0 * s.w_out : staging.data();
+        const int64_t ld_g = nb == 1 ? s.hw_out : ncols;
+        const T beta = first_product ? T(0) : T(1);  // this thread's tiles and chunks accumulate
+        first_product = false;
+        for (int64_t g = 0; g < s.groups; ++g) {  // gW_g [cout_g, k_g] += g_g [cout_g, ncols] @ col_g^T [ncols, k_g]
+          cpu::blas_gemm(false, true, s.cout_g, s.k_g, ncols, T(1), g_cols + g * s.cout_g * ld_g, ld_g,
+                         columns + g * s.k_g * ld_col, ld_col, beta, partial.data() + g * s.cout_g * s.k_g, s.k_g);
+        }
+      }
+    }
+  });
+  for (const auto& partial : partials) {
+    if (partial.empty()) continue;
+    parallel_for(0, weight_size, kParallelGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) grad_w[i] += partial[i];
+    });
+  }
+}
+
+// ---- direct loops (depthwise and narrow groups) ---------------------------------------------------------
+template <typename T>
+void forward_direct(T* out, const T* x, const T* w, const T* bias, const ConvShape& s) {
+  parallel_for(0, s.n * s.c_out, plane_grain(s.hw_out * s.k_g), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t n = plane / s.c_out, oc = plane % s.c_out, g = oc / s.cout_g;
+      T* o = out + plane * s.hw_out;
+      std::fill(o, o + s.hw_out, bias ? bias[oc] : T(0));
+      for (int64_t ci = 0; ci < s.cin_g; ++ci) {
+        const T* xp = x + (n * s.c_in + g * s.cin_g + ci) * s.hw_in;
+        const T* wp = w + (oc * s.cin_g + ci) * s.kh * s.kw;
+        for (int64_t i = 0; i < s.kh; ++i) {
+          const int64_t h_off = i * s.dh - s.ph;
+          const Range rh = s.rows[i];
+          for (int64_t j = 0; j < s.kw; ++j) {
+            const int64_t w_off = j * s.dw - s.pw;
+            const Range rw = s.cols[j];
+            const T wv = wp[i * s.kw + j];
+            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
+              const T* xr = xp + (oh * s.sh + h_off) * s.w + w_off;
+              T* orow = o + oh * s.w_out;
+              if (s.sw == 1) {
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) orow[ow] += wv * xr[ow];
+              } else {
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) orow[ow] += wv * xr[ow * s.sw];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// Output-stationary form for outputs smaller than the kernel (MobileFaceNet's 7x7 GDC has a 1x1
+// output): each output element sums its taps in a register, where the row form above would carry
+// every tap through memory in rows of one element. With more outputs than taps the row form wins
+// (independent outputs vectorise; one accumulator is a latency chain).
+template <typename T>
+void forward_direct_tiny_output(T* out, const T* x, const T* w, const T* bias, const ConvShape& s) {
+  parallel_for(0, s.n * s.c_out, plane_grain(s.hw_out * s.k_g), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t n = plane / s.c_out, oc = plane % s.c_out, g = oc / s.cout_g;
+      const T* xg = x + (n * s.c_in + g * s.cin_g) * s.hw_in;
+      const T* wo = w + oc * s.k_g;
+      for (int64_t oh = 0; oh < s.h_out; ++oh) {
+        for (int64_t ow = 0; ow < s.w_out; ++ow) {
+          T acc = bias ? bias[oc] : T(0);
+          for (int64_t ci = 0; ci < s.cin_g; ++ci) {
+            for (int64_t i = 0; i < s.kh; ++i) {
+              if (oh < s.rows[i].lo || oh >= s.rows[i].hi) continue;
+              const T* xr = xg + ci * s.hw_in + (oh * s.sh + i * s.dh - s.ph) * s.w + ow * s.sw - s.pw;
+              const T* wr = wo + (ci * s.kh + i) * s.kw;
+              for (int64_t j = 0; j < s.kw; ++j) {
+                if (ow >= s.cols[j].lo && ow < s.cols[j].hi) acc += wr[j] * xr[j * s.dw];
+              }
+            }
+          }
+          out[plane * s.hw_out + oh * s.w_out + ow] = acc;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_input_direct(T* grad_x, const T* grad_out, const T* w, const ConvShape& s) {
+  parallel_for(0, s.n * s.c_in, plane_grain(s.hw_out * s.cout_g * s.kh * s.kw), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t n = plane / s.c_in, c = plane % s.c_in, g = c / s.cin_g, ci = c % s.cin_g;
+      T* gx = grad_x + plane * s.hw_in;
+      std::fill(gx, gx + s.hw_in, T(0));
+      for (int64_t m = 0; m < s.cout_g; ++m) {
+        const int64_t oc = g * s.cout_g + m;
+        const T* gp = grad_out + (n * s.c_out + oc) * s.hw_out;
+        const T* wp = w + (oc * s.cin_g + ci) * s.kh * s.kw;
+        for (int64_t i = 0; i < s.kh; ++i) {
+          const int64_t h_off = i * s.dh - s.ph;
+          const Range rh = s.rows[i];
+          for (int64_t j = 0; j < s.kw; ++j) {
+            const int64_t w_off = j * s.dw - s.pw;
+            const Range rw = s.cols[j];
+            const T wv = wp[i * s.kw + j];
+            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
+              T* xr = gx + (oh * s.sh + h_off) * s.w + w_off;
+              const T* grow = gp + oh * s.w_out;
+              if (s.sw == 1) {
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) xr[ow] += wv * grow[ow];
+              } else {
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) xr[ow * s.sw] += wv * grow[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_weight_direct(T* grad_w, const T* grad_out, const T* x, const ConvShape& s) {
+  const int64_t taps = s.kh * s.kw;
+  // One unit per (oc, ci) filter slice: each thread owns its weights, summing over the batch.
+  parallel_for(0, s.c_out * s.cin_g, plane_grain(s.n * s.hw_out * taps), [&](int64_t begin, int64_t end) {
+    std::vector<double> acc(taps);
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t oc = unit / s.cin_g, ci = unit % s.cin_g, g = oc / s.cout_g;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t n = 0; n < s.n; ++n) {
+        const T* xp = x + (n * s.c_in + g * s.cin_g + ci) * s.hw_in;
+        const T* gp = grad_out + (n * s.c_out + oc) * s.hw_out;
+        for (int64_t i = 0; i < s.kh; ++i) {
+          const int64_t h_off = i * s.dh - s.ph;
+          const Range rh = s.rows[i];
+          for (int64_t j = 0; j < s.kw; ++j) {
+            const int64_t w_off = j * s.dw - s.pw;
+            const Range rw = s.cols[j];
+            T partial = 0;  // one sample's sum in T, the batch total in double
+            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
+              const T* xr = xp + (oh * s.sh + h_off) * s.w + w_off;
+              const T* grow = gp + oh * s.w_out;
+              if (s.sw == 1) {  // contiguous: a plain vectorised dot product
+#pragma omp simd reduction(+ : partial)
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) partial += grow[ow] * xr[ow];
+              } else {
+                const int64_t step = s.sw;
+#pragma omp simd reduction(+ : partial)
+                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) partial += grow[ow] * xr[ow * step];
+              }
+            }
+            acc[i * s.kw + j] += static_cast<double>(partial);
+          }
+        }
+      }
+      for (int64_t t = 0; t < taps; ++t) grad_w[unit * taps + t] = static_cast<T>(acc[t]);
+    }
+  });
+}
+
+// ---- typed entry points and registration -----------------------------------------------------------------
+template <typename T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+template <typename T>
+void conv2d_forward_typed(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                          const Conv2dParams& p) {
+  const ConvShape s = conv_shape(x.sizes(), w.sizes(), out.sizes(), p);
+  if (out.numel() == 0) return;
+  if (s.direct()) {
+    auto* kernel = s.hw_out < s.kh * s.kw ? &forward_direct_tiny_output<T> : &forward_direct<T>;
+    return kernel(out.data<T>(), x.data<T>(), w.data<T>(), data_or_null<T>(bias), s);
+  }
+  forward_gemm(out.data<T>(), x.data<T>(), w.data<T>(), data_or_null<T>(bias), s);
+}
+
+template <typename T>
+void conv2d_backward_input_typed(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
+  const ConvShape s = conv_shape(grad_x.sizes(), w.sizes(), grad_out.sizes(), p);
+  if (grad_x.numel() == 0) return;
+  if (s.direct()) return backward_input_direct(grad_x.data<T>(), grad_out.data<T>(), w.data<T>(), s);
+  backward_input_gemm(grad_x.data<T>(), grad_out.data<T>(), w.data<T>(), s);
+}
+
+template <typename T>
+void conv2d_backward_weight_typed(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
+                                  const Conv2dParams& p) {
+  const ConvShape s = conv_shape(x.sizes(), grad_w.sizes(), grad_out.sizes(), p);
+  if (grad_w.numel() == 0) return;
+  if (s.direct()) return backward_weight_direct(grad_w.data<T>(), grad_out.data<T>(), x.data<T>(), s);
+  backward_weight_gemm(grad_w.data<T>(), grad_out.data<T>(), x.data<T>(), s);
+}
+
+Tensor widened(const Tensor& t) {
+  if (!t.defined()) return t;
+  Tensor f = Tensor::empty(t.sizes(), DType::Float32, t.device());
+  copy_into(f, t);
+  return f;
+}
+
+Tensor float_like(const Tensor& t) { return Tensor::empty(t.sizes(), DType::Float32, t.device()); }
+
+void conv2d_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  FF_DISPATCH_FLOATING(out.dtype(), "conv2d", [&] {
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      conv2d_forward_typed<scalar_t>(out, x, w, bias, p);
+    } else {
+      const Tensor out_f = float_like(out);
+      conv2d_forward_typed<float>(out_f, widened(x), widened(w), widened(bias), p);
+      copy_into(out, out_f);
+    }
+  });
+}
+
+void conv2d_backward_input_cpu(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
+  FF_DISPATCH_FLOATING(grad_x.dtype(), "conv2d_backward_input", [&] {
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      conv2d_backward_input_typed<scalar_t>(grad_x, grad_out, w, p);
+    } else {
+      const Tensor gx_f = float_like(grad_x);
+      conv2d_backward_input_typed<float>(gx_f, widened(grad_out), widened(w), p);
+      copy_into(grad_x, gx_f);
+    }
+  });
+}
+
+void conv2d_backward_weight_cpu(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
+  FF_DISPATCH_FLOATING(grad_w.dtype(), "conv2d_backward_weight", [&] {
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      conv2d_backward_weight_typed<scalar_t>(grad_w, grad_out, x, p);
+    } else {
+      const Tensor gw_f = float_like(grad_w);
+      conv2d_backward_weight_typed<float>(gw_f, widened(grad_out), widened(x), p);
+      copy_into(grad_w, gw_f);
+    }
+  });
+}
+
+}  // namespace
+
+FF_REGISTER_KERNEL(conv2d, CPU, dispatch::kFloatingTypes, &conv2d_cpu);
+FF_REGISTER_KERNEL(conv2d_backward_input, CPU, dispatch::kFloatingTypes, &conv2d_backward_input_cpu);
+FF_REGISTER_KERNEL(conv2d_backward_weight, CPU, dispatch::kFloatingTypes, &conv2d_backward_weight_cpu);
+
+}  // namespace ff
