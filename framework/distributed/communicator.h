@@ -42,8 +42,8 @@ class Communicator {
   // This process's rank among the ranks of its node (picks the GPU); see local_rank() below.
   virtual int local_rank() const;
 
-  // In place: every rank ends with the reduction of all ranks' `t`. Avg on integral dtypes
-  // truncates toward zero (like NCCL).
+  // In place: every rank ends with the reduction of all ranks' `t`. Avg on integral dtypes is
+  // an integer division of the sum (MPI backend: truncated toward zero).
   virtual std::shared_ptr<Work> all_reduce(const Tensor& t, ReduceOp op = ReduceOp::Sum, bool async = false) = 0;
   // `in` [n, ...] on each rank -> returns [world * n, ...] ordered by rank (equal shapes required).
   virtual Tensor all_gather(const Tensor& in) = 0;
