@@ -19,6 +19,7 @@
 //  * Direct loops split (sample, channel) planes.
 // fp16/bf16 run the float kernels on widened copies and round once on store.
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "framework/core/parallel.h"
@@ -80,18 +81,23 @@ ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& out, const Con
   return s;
 }
 
-// Samples per im2col chunk: enough to make the GEMM about kTargetGemmColumns wide, within the
-// buffer bound; then as many chunks as it takes to give every thread the same number of them.
+// Samples per im2col chunk: at most enough to make the GEMM about kTargetGemmColumns wide (and
+// within the buffer bound), chosen so the threads get equal shares: the busiest thread's sample
+// count, ceil(chunks / threads) * samples, is minimised (ties go to wider GEMMs). E.g. batch 32
+// at 28x28 on 2 threads: 3 samples per chunk would make 11 chunks (6 + 5), 2 makes 16 (8 + 8).
 int64_t samples_per_chunk(const ConvShape& s, size_t elem_size) {
-  const int64_t want = std::clamp<int64_t>((kTargetGemmColumns + s.hw_out - 1) / std::max<int64_t>(s.hw_out, 1), 1,
-                                           std::max<int64_t>(s.n, 1));
+  const int64_t n = std::max<int64_t>(s.n, 1);
+  const int64_t want = std::clamp<int64_t>((kTargetGemmColumns + s.hw_out - 1) / std::max<int64_t>(s.hw_out, 1), 1, n);
   const int64_t bytes_per_sample = s.groups * s.k_g * s.hw_out * static_cast<int64_t>(elem_size);
   const int64_t cap = std::max<int64_t>(1, kMaxColumnBytes / std::max<int64_t>(bytes_per_sample, 1));
-  const int64_t samples = std::min(want, cap);
-  int64_t chunks = (s.n + samples - 1) / samples;
   const int64_t threads = get_num_threads();
-  if (threads > 1 && s.n >= threads) chunks = std::min(s.n, (chunks + threads - 1) / threads * threads);
-  return std::max<int64_t>(1, (s.n + chunks - 1) / std::max<int64_t>(chunks, 1));
+  int64_t best = 1, best_load = std::numeric_limits<int64_t>::max();
+  for (int64_t samples = std::min(want, cap); samples >= 1; --samples) {
+    const int64_t chunks = (n + samples - 1) / samples;
+    const int64_t load = std::min(n, (chunks + threads - 1) / threads * samples);  // thread 0's samples
+    if (load < best_load) best = samples, best_load = load;
+  }
+  return best;
 }
 
 // Runs body(first_chunk, last_chunk) with each thread taking a contiguous run of chunks; a
