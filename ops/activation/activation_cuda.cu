@@ -8,6 +8,7 @@
 //    philox(seed, counter + i / 4, 0)) and the same integer keep test (word >> 8) >= ceil(p 2^24),
 //    with the scale 1 / (1 - p) rounded once to the compute type on the host: masks and values
 //    are bit-identical to the CPU's.
+#include "ops/tensor_ops/philox.h"
 #include <cmath>
 
 #include "framework/dispatch/registry.h"
@@ -206,26 +207,7 @@ void prelu_backward_cuda(const Tensor& grad_x, const Tensor& grad_weight, const 
 }
 
 // ---- dropout ----------------------------------------------------------------------------------------------
-// Philox4x32-10, the same rounds and constants as ff::philox4x32 (ops/tensor_ops/random.cpp).
-__device__ __forceinline__ uint4 philox4x32(uint64_t key, uint64_t counter_lo, uint64_t counter_hi) {
-  constexpr uint32_t kMulA = 0xD2511F53u, kMulB = 0xCD9E8D57u;
-  constexpr uint32_t kWeylA = 0x9E3779B9u, kWeylB = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
-  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint32_t hi0 = __umulhi(kMulA, c0), lo0 = kMulA * c0;
-    const uint32_t hi1 = __umulhi(kMulB, c2), lo1 = kMulB * c2;
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += kWeylA;
-    k1 += kWeylB;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
+// Mask bits come from the shared Philox (ops/tensor_ops/philox.h), as on the CPU.
 
 // One thread per Philox block of 4 consecutive elements.
 template <typename T>
@@ -235,8 +217,8 @@ __global__ void dropout_kernel(const T* __restrict__ in, T* __restrict__ out, in
   const int64_t blocks = (n + 3) / 4;
   for (int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; b < blocks;
        b += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const uint4 w4 = philox4x32(seed, counter + static_cast<uint64_t>(b), 0);
-    const uint32_t words[4] = {w4.x, w4.y, w4.z, w4.w};
+    const cuda::Philox4 r = cuda::philox4x32_10(seed, counter + static_cast<uint64_t>(b), 0);
+    const uint32_t* words = r.w;
     const int64_t first = 4 * b;
 #pragma unroll
     for (int k = 0; k < 4; ++k) {

@@ -4,30 +4,15 @@
 
 #include "framework/dispatch/registry.h"
 #include "ops/tensor_ops/copy.h"
+#include "ops/tensor_ops/philox.h"
 
 namespace ff {
 
 FF_REGISTER_OP(random, dispatch::kNoFlags);
 
 std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counter_lo, uint64_t counter_hi) {
-  constexpr uint32_t kMulA = 0xD2511F53u, kMulB = 0xCD9E8D57u;
-  constexpr uint32_t kWeylA = 0x9E3779B9u, kWeylB = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
-  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = static_cast<uint64_t>(kMulA) * c0;
-    const uint64_t p1 = static_cast<uint64_t>(kMulB) * c2;
-    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += kWeylA;
-    k1 += kWeylB;
-  }
-  return {c0, c1, c2, c3};
+  const cuda::Philox4 r = cuda::philox4x32_10(key, counter_lo, counter_hi);
+  return {r.w[0], r.w[1], r.w[2], r.w[3]};
 }
 
 void Generator::manual_seed(uint64_t seed) {

@@ -9,7 +9,7 @@
 
 #include "framework/dispatch/registry.h"
 #include "ops/common/cuda_loops.cuh"
-#include "ops/tensor_ops/philox.cuh"
+#include "ops/tensor_ops/philox.h"
 #include "ops/tensor_ops/random.h"
 
 namespace ff {

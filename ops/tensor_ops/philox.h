@@ -1,6 +1,7 @@
-// Philox4x32-10 for host and device code: the same function as ff::philox4x32 in random.cpp,
-// so CUDA kernels (random fills, dropout masks) draw exactly the CPU's numbers for the same
-// (seed, counter). See random.h for how elements map to counters.
+// Philox4x32-10, the one implementation shared by host and device code: the CPU generator
+// (random.cpp), CUDA random fills and CUDA dropout masks all call it, so every device draws
+// exactly the same numbers for the same (seed, counter). See random.h for how elements map to
+// counters.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,9 @@ FF_HOST_DEVICE Philox4 philox4x32_10(uint64_t key, uint64_t counter_lo, uint64_t
   uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
   uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
   uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+#if defined(__CUDACC__)
 #pragma unroll
+#endif
   for (int round = 0; round < 10; ++round) {
     const uint64_t p0 = static_cast<uint64_t>(kMulA) * c0;  // mul.wide.u32 on the device
     const uint64_t p1 = static_cast<uint64_t>(kMulB) * c2;
