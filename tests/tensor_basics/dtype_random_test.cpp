@@ -127,3 +127,22 @@ TEST(Reduce, IntegerAndBoolSumsReturnInt64) {
 }
 }  // namespace
 }  // namespace ff
+
+namespace ff {
+namespace {
+TEST(CpuAllocator, LargeBlocksAreReusedForTheSameSize) {
+  void* first = nullptr;
+  {
+    Tensor a = Tensor::empty({1 << 20}, DType::Float32);  // 4 MiB: cached when freed
+    first = a.raw_data();
+  }
+  Tensor b = Tensor::empty({1 << 20}, DType::Float32);
+  EXPECT_EQ(b.raw_data(), first) << "a freed 4 MiB block should be handed out again";
+  Tensor c = Tensor::empty({1 << 21}, DType::Float32);  // another size: never the cached block
+  EXPECT_NE(c.raw_data(), first);
+  // Reused memory is ordinary memory: contents are whatever fill writes.
+  b.fill_(3.0);
+  EXPECT_EQ(sum(b).item<double>(), 3.0 * (1 << 20));
+}
+}  // namespace
+}  // namespace ff
