@@ -1,4 +1,5 @@
 // L2 normalisation along one dim: forward and backward side by side; CPU kernels at the bottom.
+#include "ops/common/dim_layout.h"
 #include "ops/norm/l2_normalize.h"
 
 #include <cmath>
@@ -38,28 +39,13 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
 // ---- CPU kernels --------------------------------------------------------------------------------------
 namespace {
 
-// A contiguous tensor viewed as [outer, length, inner] around the normalised dim: the slice
-// (o, j) holds elements base + k * inner for k in [0, length), base = o * length * inner + j.
-struct SliceLayout {
-  int64_t outer = 1, length = 1, inner = 1;
-};
-
-SliceLayout slice_layout(const Tensor& x, int64_t dim) {
-  SliceLayout l;
-  if (x.dim() == 0) return l;
-  for (int64_t i = 0; i < dim; ++i) l.outer *= x.size(i);
-  l.length = x.size(dim);
-  for (int64_t i = dim + 1; i < x.dim(); ++i) l.inner *= x.size(i);
-  return l;
-}
-
 // Calls body(base, block, stride) for blocks of up to kInnerBlock adjacent slices that share an
 // outer index: slice b of the block starts at base + b and steps by `stride` (= inner). Walking
 // a block row by row keeps the inner > 1 case cache-friendly. Blocks are split over threads.
 constexpr int64_t kInnerBlock = 64;
 
 template <typename Body>
-void for_each_slice_block(const SliceLayout& l, Body&& body) {
+void for_each_slice_block(const DimLayout& l, Body&& body) {
   const int64_t blocks_per_outer = (l.inner + kInnerBlock - 1) / kInnerBlock;
   const int64_t blocks = l.outer * blocks_per_outer;
   const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, l.length * kInnerBlock));
@@ -76,7 +62,7 @@ void for_each_slice_block(const SliceLayout& l, Body&& body) {
 template <typename T>
 void l2_normalize_cpu_typed(const Tensor& out, const Tensor& x, int64_t dim, double eps) {
   using A = acc_t<T>;
-  const SliceLayout l = slice_layout(x, dim);
+  const DimLayout l = dim_layout(x, dim);
   const T* xp = x.data<T>();
   T* op = out.data<T>();
   if (x.numel() == 0) return;
@@ -106,7 +92,7 @@ template <typename T>
 void l2_normalize_backward_cpu_typed(const Tensor& grad_x, const Tensor& grad_out, const Tensor& x, int64_t dim,
                                      double eps) {
   using A = acc_t<T>;
-  const SliceLayout l = slice_layout(x, dim);
+  const DimLayout l = dim_layout(x, dim);
   const T* xp = x.data<T>();
   const T* gp = grad_out.data<T>();
   T* gxp = grad_x.data<T>();

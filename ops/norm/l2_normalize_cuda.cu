@@ -7,6 +7,7 @@
 //  * inner > 1: one thread per (outer, inner) slice, coalesced across threads.
 // Squares and dot products accumulate in the compute type (float, double for fp64); the scale
 // factors are formed in double from those sums, as the CPU reference does.
+#include "ops/common/dim_layout.h"
 #include "framework/dispatch/registry.h"
 #include "ops/common/nn_cuda_utils.cuh"
 #include "ops/norm/l2_normalize.h"
@@ -17,19 +18,6 @@ namespace {
 using namespace cuda_nn;
 
 constexpr int kWarpsPerBlock = 8;
-
-struct SliceLayout {
-  int64_t outer = 1, length = 1, inner = 1;
-};
-
-SliceLayout slice_layout(const Tensor& x, int64_t dim) {
-  SliceLayout l;
-  if (x.dim() == 0) return l;
-  for (int64_t i = 0; i < dim; ++i) l.outer *= x.size(i);
-  l.length = x.size(dim);
-  for (int64_t i = dim + 1; i < x.dim(); ++i) l.inner *= x.size(i);
-  return l;
-}
 
 template <typename A>
 __device__ __forceinline__ A warp_sum_broadcast(A v) {
@@ -148,7 +136,7 @@ unsigned row_blocks(int64_t rows) {
 
 void l2_normalize_cuda(const Tensor& out, const Tensor& x, int64_t dim, double eps) {
   if (x.numel() == 0) return;
-  const SliceLayout l = slice_layout(x, dim);
+  const DimLayout l = dim_layout(x, dim);
   cudaStream_t stream = cuda::current_stream();
   FF_CUDA_DISPATCH_FLOATING(x.dtype(), "l2_normalize", [&] {
     if (l.inner == 1) {
@@ -165,7 +153,7 @@ void l2_normalize_cuda(const Tensor& out, const Tensor& x, int64_t dim, double e
 void l2_normalize_backward_cuda(const Tensor& grad_x, const Tensor& grad_out, const Tensor& x, int64_t dim,
                                 double eps) {
   if (x.numel() == 0) return;
-  const SliceLayout l = slice_layout(x, dim);
+  const DimLayout l = dim_layout(x, dim);
   cudaStream_t stream = cuda::current_stream();
   FF_CUDA_DISPATCH_FLOATING(x.dtype(), "l2_normalize_backward", [&] {
     if (l.inner == 1) {

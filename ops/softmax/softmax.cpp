@@ -1,6 +1,7 @@
 // Softmax, log-softmax and fused cross-entropy: forward and backward side by side; CPU kernels
 // at the bottom. Every row is max-subtracted before exponentiating and its sums accumulate in
 // double, so large logits neither overflow nor lose the small terms.
+#include "ops/common/dim_layout.h"
 #include "ops/softmax/softmax.h"
 
 #include <algorithm>
@@ -94,28 +95,13 @@ namespace {
 template <typename T>
 using stat_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-// A contiguous tensor viewed as [outer, length, inner] around `dim`: the row (o, j) holds
-// elements base + k * inner for k in [0, length), base = o * length * inner + j.
-struct RowLayout {
-  int64_t outer = 1, length = 1, inner = 1;
-};
-
-RowLayout row_layout(const Tensor& x, int64_t dim) {
-  RowLayout l;
-  if (x.dim() == 0) return l;  // a scalar is one row of one element
-  for (int64_t i = 0; i < dim; ++i) l.outer *= x.size(i);
-  l.length = x.size(dim);
-  for (int64_t i = dim + 1; i < x.dim(); ++i) l.inner *= x.size(i);
-  return l;
-}
-
 // Calls body(base, width, stride) for blocks of up to kRowBlock adjacent rows sharing an outer
 // index (row b of a block starts at base + b and steps by stride = inner). Walking a block
 // element-row by element-row keeps softmax over a non-last dim cache-friendly.
 constexpr int64_t kRowBlock = 64;
 
 template <typename Body>
-void for_each_row_block(const RowLayout& l, Body&& body) {
+void for_each_row_block(const DimLayout& l, Body&& body) {
   if (l.outer * l.length * l.inner == 0) return;
   const int64_t blocks_per_outer = (l.inner + kRowBlock - 1) / kRowBlock;
   const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, l.length * kRowBlock));
@@ -133,7 +119,7 @@ void softmax_cpu_typed(const Tensor& out, const Tensor& x, int64_t dim, bool log
   using A = acc_t<T>;
   const T* xp = x.data<T>();
   T* op = out.data<T>();
-  const RowLayout l = row_layout(x, dim);
+  const DimLayout l = dim_layout(x, dim);
   for_each_row_block(l, [&](int64_t base, int64_t width, int64_t stride) {
     // NaN never wins the max; it then poisons the sum and the whole row, as it should.
     A row_max[kRowBlock];
@@ -166,7 +152,7 @@ void softmax_backward_cpu_typed(const Tensor& grad_x, const Tensor& grad_out, co
   const T* gp = grad_out.data<T>();
   const T* yp = out.data<T>();
   T* gxp = grad_x.data<T>();
-  const RowLayout l = row_layout(out, dim);
+  const DimLayout l = dim_layout(out, dim);
   for_each_row_block(l, [&](int64_t base, int64_t width, int64_t stride) {
     double sums[kRowBlock] = {};  // log: sum(g); softmax: sum(g * y)
     for (int64_t k = 0; k < l.length; ++k) {

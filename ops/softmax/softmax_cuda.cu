@@ -16,6 +16,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/common/dim_layout.h"
 #include "framework/dispatch/registry.h"
 #include "ops/common/nn_cuda_utils.cuh"
 #include "ops/softmax/softmax.h"
@@ -25,18 +26,6 @@ namespace {
 
 using namespace cuda_nn;
 
-struct RowLayout {
-  int64_t outer = 1, length = 1, inner = 1;
-};
-
-RowLayout row_layout(const Tensor& x, int64_t dim) {
-  RowLayout l;
-  if (x.dim() == 0) return l;
-  for (int64_t i = 0; i < dim; ++i) l.outer *= x.size(i);
-  l.length = x.size(dim);
-  for (int64_t i = dim + 1; i < x.dim(); ++i) l.inner *= x.size(i);
-  return l;
-}
 
 // Threads per row block: a multiple of 32, no more than the row needs, at most 256.
 int row_threads(int64_t length) {
@@ -134,7 +123,7 @@ __global__ void softmax_backward_columns_kernel(const T* __restrict__ g, const T
 }
 
 void softmax_cuda(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
-  const RowLayout l = row_layout(x, dim);
+  const DimLayout l = dim_layout(x, dim);
   if (x.numel() == 0) return;
   cudaStream_t stream = cuda::current_stream();
   FF_CUDA_DISPATCH_FLOATING(x.dtype(), log ? "log_softmax" : "softmax", [&] {
@@ -151,7 +140,7 @@ void softmax_cuda(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
 }
 
 void softmax_backward_cuda(const Tensor& grad_x, const Tensor& grad_out, const Tensor& out, int64_t dim, bool log) {
-  const RowLayout l = row_layout(out, dim);
+  const DimLayout l = dim_layout(out, dim);
   if (out.numel() == 0) return;
   cudaStream_t stream = cuda::current_stream();
   FF_CUDA_DISPATCH_FLOATING(out.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&] {
