@@ -1,0 +1,48 @@
+#include "apps/common/model_io.h"
+
+#include <fmt/format.h>
+
+#include "framework/common/check.h"
+#include "framework/io/safetensors.h"
+#include "models/model_factory.h"
+
+namespace ff::apps {
+
+std::shared_ptr<models::Backbone> load_backbone(const std::string& path, const std::string& network,
+                                                const models::BackboneOptions& options) {
+  SafetensorsContents contents = load_safetensors(path);
+  // A file written by save_backbone says what it holds: catch "--network r50" on an r100 file
+  // with a message about the network rather than a list of 300 missing keys.
+  auto meta = contents.metadata.find("network");
+  FF_CHECK(meta == contents.metadata.end() || meta->second == network,
+           "{}: this backbone file holds network '{}', but '{}' was requested", path, meta->second, network);
+  models::BackboneOptions opts = options;
+  auto emb = contents.metadata.find("embedding_size");
+  if (emb != contents.metadata.end()) opts.embedding_size = std::stoll(emb->second);
+
+  auto module = models::create_backbone(network, opts);
+  auto backbone = std::dynamic_pointer_cast<models::Backbone>(module);
+  FF_ASSERT(backbone != nullptr, "create_backbone returned a module that is not a Backbone");
+  try {
+    backbone->load_state_dict(contents.tensors, /*strict=*/true);
+  } catch (const Error& e) {
+    FF_THROW("{}: cannot load it into network '{}': {}", path, network, e.what());
+  }
+  backbone->eval();
+  return backbone;
+}
+
+void save_backbone(const std::string& path, const models::Backbone& backbone) {
+  StateDict state;
+  for (const auto& [key, tensor] : backbone.state_dict()) {
+    // Backbone files are float32 whatever the training precision (arcface_torch saves the fp32
+    // master weights too); integral buffers (BN's num_batches_tracked) keep their dtype.
+    state[key] = is_floating(tensor.dtype()) ? tensor.to(Device()).to(DType::Float32) : tensor.to(Device());
+  }
+  SafetensorsMetadata metadata{{"network", backbone.network()},
+                               {"embedding_size", std::to_string(backbone.embedding_size())},
+                               {"format", "faceflow.backbone"}};
+  save_safetensors(path, state, metadata);
+}
+
+}  // namespace ff::apps

@@ -1,0 +1,24 @@
+// Loading and saving a backbone's weights for the apps (val, onnx_export, train's final export).
+//
+// A backbone file is a safetensors file of the backbone's state_dict with arcface_torch key names
+// ("conv1.weight", "layer1.0.bn1.running_mean", ...), float32 (float16/bfloat16 are accepted and
+// cast). train writes <output>/model.safetensors (backbone only); tools/pt_to_safetensors.py turns
+// an arcface_torch model.pt into one. Metadata "network" and "embedding_size" are written by
+// save_backbone and, when present, checked against the requested network on load.
+#pragma once
+#include <memory>
+#include <string>
+#include "framework/nn/module.h"
+#include "models/backbone.h"
+
+namespace ff::apps {
+
+// create_backbone(network, options) then a strict load of `path`; eval mode, CPU, float32.
+// Errors name the file and the first missing / unexpected / mis-shaped key.
+std::shared_ptr<models::Backbone> load_backbone(const std::string& path, const std::string& network,
+                                                const models::BackboneOptions& options = {});
+
+// Atomic write of the backbone's state_dict (cast to float32) with metadata network/embedding_size.
+void save_backbone(const std::string& path, const models::Backbone& backbone);
+
+}  // namespace ff::apps
