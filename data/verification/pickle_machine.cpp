@@ -51,6 +51,7 @@ const char* pickle_op::opcode_name(uint8_t op) {
     case kStackGlobal: return "STACK_GLOBAL";
     case kMemoize: return "MEMOIZE";
     case kFrame: return "FRAME";
+    case kByteArray8: return "BYTEARRAY8";
     default: return "unknown";
   }
 }
@@ -306,10 +307,11 @@ void PickleMachine::step(uint8_t op) {
     case kBinBytes: push_string(Kind::Bytes, take_uint(4, "BINBYTES length"), "BINBYTES data"); return;
     case kBinUnicode: push_string(Kind::Unicode, take_uint(4, "BINUNICODE length"), "BINUNICODE data"); return;
     case kBinBytes8:
+    case kByteArray8:  // a bytearray is bytes to every caller here
     case kBinUnicode8: {
       const uint64_t n = take_uint(8, "length");
       if (n > size_) fail(fmt::format("length {} exceeds the file size {}", n, size_));
-      push_string(op == kBinBytes8 ? Kind::Bytes : Kind::Unicode, static_cast<size_t>(n), "data");
+      push_string(op == kBinUnicode8 ? Kind::Unicode : Kind::Bytes, static_cast<size_t>(n), "data");
       return;
     }
     case kEmptyList: {

@@ -1,6 +1,6 @@
 // A small, bounds-checked pickle virtual machine for the opcode subset of formats.md §2.4:
 // enough to load insightface's validation .bin files (Python 2 protocol 2 with str elements,
-// numpy uint8 arrays as produced by cv2.imencode, and Python 3 re-saves up to protocol 4).
+// numpy uint8 arrays as produced by cv2.imencode, and Python 3 re-saves up to protocol 5).
 //
 // Nothing is executed: GLOBAL/STACK_GLOBAL yield a symbolic name, REDUCE a symbolic call and
 // BUILD attaches state to it; the caller interprets the few shapes it expects. Every object

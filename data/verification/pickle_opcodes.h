@@ -46,6 +46,8 @@ inline constexpr uint8_t kBinBytes8 = 0x8E;
 inline constexpr uint8_t kStackGlobal = 0x93;
 inline constexpr uint8_t kMemoize = 0x94;
 inline constexpr uint8_t kFrame = 0x95;
+// Protocol 5: numpy >= 1.16 pickles a writable array's data in-band as BYTEARRAY8.
+inline constexpr uint8_t kByteArray8 = 0x96;
 
 // "PROTO", "BINSTRING", ... or "unknown" for a byte that is not one of ours.
 const char* opcode_name(uint8_t op);

@@ -39,6 +39,11 @@ bool is_reconstruct(const PickleObject& fn) {
          (fn.module == "numpy.core.multiarray" || fn.module == "numpy._core.multiarray");
 }
 
+bool is_frombuffer(const PickleObject& fn) {
+  return fn.kind == Kind::Global && fn.name == "_frombuffer" &&
+         (fn.module == "numpy.core.numeric" || fn.module == "numpy._core.numeric");
+}
+
 class BinInterpreter {
  public:
   BinInterpreter(const PickleMachine& m, size_t input_size) : m_(m), input_size_(input_size) {}
@@ -50,11 +55,20 @@ class BinInterpreter {
   const PickleObject& child(const PickleObject& parent, size_t i) const { return m_.object(parent.items.at(i)); }
 
   // A list element: bytes (lfw), or a numpy uint8 array from cv2.imencode (cfp_fp, agedb_30 in
-  // the faces_emore release): _reconstruct(ndarray, (0,), 'b') + BUILD (version, shape, dtype,
-  // is_fortran, raw) with dtype = numpy.dtype('u1', ...).
+  // the faces_emore release). numpy pickles an array in one of two ways:
+  //   protocols 2-4: _reconstruct(ndarray, (0,), 'b') + BUILD (version, shape, dtype, is_fortran, raw)
+  //   protocol 5:    _frombuffer(raw, dtype, shape, order)   (raw in-band, BYTEARRAY8 or BINBYTES)
+  // with dtype = numpy.dtype('u1', ...) in both.
   std::vector<uint8_t> image_bytes(const PickleObject& e, size_t index) const {
     if (e.kind == Kind::Bytes) {
       return std::vector<uint8_t>(e.bytes(), e.bytes() + e.size);
+    }
+    if (e.kind == Kind::Reduce && is_frombuffer(child(e, 0))) {
+      const PickleObject& args = child(e, 1);
+      if (args.kind != Kind::Tuple || args.items.size() != 4) {
+        fail(e, fmt::format("image {}: numpy _frombuffer arguments are not a 4-tuple", index));
+      }
+      return uint8_array(e, index, child(args, 2), child(args, 1), child(args, 0));
     }
     if (e.kind != Kind::Reduce || !is_reconstruct(child(e, 0))) {
       const std::string what = e.kind == Kind::Reduce ? child(e, 0).module + "." + child(e, 0).name : "";
@@ -68,9 +82,13 @@ class BinInterpreter {
       fail(e, fmt::format("image {}: numpy array state is not a 4- or 5-tuple", index));
     }
     const size_t n = state.items.size();
-    const PickleObject& shape = child(state, n - 4);
-    const PickleObject& dtype = child(state, n - 3);
-    const PickleObject& raw = child(state, n - 1);
+    return uint8_array(e, index, child(state, n - 4), child(state, n - 3), child(state, n - 1));
+  }
+
+  // The bytes of a numpy array element after checking its dtype (uint8) and shape (as many
+  // elements as data bytes).
+  std::vector<uint8_t> uint8_array(const PickleObject& e, size_t index, const PickleObject& shape,
+                                   const PickleObject& dtype, const PickleObject& raw) const {
     if (dtype.kind != Kind::Reduce || child(dtype, 0).kind != Kind::Global || child(dtype, 0).name != "dtype") {
       fail(e, fmt::format("image {}: numpy array dtype is not a numpy.dtype", index));
     }

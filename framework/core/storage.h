@@ -12,6 +12,10 @@ namespace ff {
 class Storage {
  public:
   Storage(size_t nbytes, Device device);  // allocates from the device backend's allocator
+  // Adopts memory obtained elsewhere (e.g. ff::cuda::pinned_allocator(): page-locked host
+  // memory is still a CPU buffer). `data` must hold at least `nbytes` bytes usable by `device`'s
+  // backend; its deleter releases it when the last tensor using this storage goes away.
+  Storage(DataPtr data, size_t nbytes, Device device);
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 

@@ -37,6 +37,17 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::empty(const Shape& shape, DType dtype, Allocator& allocator, Device device) {
+  for (int64_t d : shape) FF_CHECK(d >= 0, "empty: negative dimension in shape {}", shape_str(shape));
+  const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(allocator.allocate(nbytes, device.index), nbytes, device);
+  impl->sizes = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, Shape sizes, Strides strides, int64_t offset,
                             DType dtype) {
   FF_ASSERT(sizes.size() == strides.size(), "sizes {} and strides {} differ in rank", shape_str(sizes),

@@ -50,6 +50,10 @@ class Tensor {
 
   // Allocates an uninitialised contiguous tensor.
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device());
+  // The same, with the bytes from `allocator` (asked for device.index) instead of the device
+  // backend's allocator; the tensor is tagged `device`. E.g. page-locked host memory:
+  //   Tensor::empty({B, 3, 112, 112}, DType::Float32, ff::cuda::pinned_allocator())  // a CPU tensor
+  static Tensor empty(const Shape& shape, DType dtype, Allocator& allocator, Device device = Device());
   // Wraps existing storage as a strided view (no copy, no autograd).
   static Tensor from_storage(std::shared_ptr<Storage> storage, Shape sizes, Strides strides,
                              int64_t offset, DType dtype);

@@ -1,0 +1,211 @@
+// The CUDA side of the loader: batches assembled in pinned memory and copied to the device on a
+// side stream (CudaAsyncTransfer). On machines without a GPU every test that needs one skips
+// with the driver's reason; the construction error is checked there instead.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+
+#include "data/loader/data_loader.h"
+#include "data/loader/pinned_host_buffer.h"
+#include "data/loader/transfer_factory.h"
+#include "tests/cuda/cuda_test_util.h"
+#include "tests/data_loader/loader_test_util.h"
+
+#ifdef FF_WITH_CUDA
+#include "data/loader/cuda_transfer.h"
+#include "framework/cuda/caching_allocator.h"
+#include "framework/cuda/cuda_runtime.h"
+#include "framework/cuda/pinned_allocator.h"
+
+namespace ff::data {
+namespace {
+
+using testing::face_records;
+using testing::TestSource;
+
+const Device kGpu(DeviceType::CUDA, 0);
+
+std::shared_ptr<TestSource> source_of(int64_t n) {
+  static const std::vector<FaceExample> records = face_records(40);  // encoding is the slow part
+  return std::make_shared<TestSource>(std::vector<FaceExample>(records.begin(), records.begin() + n));
+}
+
+LoaderOptions loader_options(DType dtype, bool on_gpu) {
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.num_workers = 2;
+  o.prefetch_batches = 3;
+  o.sampler.seed = 23;
+  o.assembler.dtype = dtype;
+  if (on_gpu) {
+    o.assembler.allocator = make_host_buffer_allocator(kGpu);
+    o.transfer = make_batch_transfer(kGpu);
+  }
+  return o;
+}
+
+bool same_bytes(const Tensor& cpu, const Tensor& other_cpu) {
+  return cpu.dtype() == other_cpu.dtype() && cpu.sizes() == other_cpu.sizes() &&
+         std::memcmp(cpu.raw_data(), other_cpu.raw_data(), cpu.numel() * cpu.element_size()) == 0;
+}
+
+// Checks, on the worker thread, that the batch reaching the transfer sits in pinned memory.
+class PinnedCheckingTransfer final : public BatchTransfer {
+ public:
+  explicit PinnedCheckingTransfer(std::shared_ptr<BatchTransfer> inner) : inner_(std::move(inner)) {}
+  void start(Batch& batch) override {
+    (is_pinned_tensor(batch.images) ? pinned : pageable).fetch_add(1);
+    inner_->start(batch);
+  }
+  void finish(Batch& batch) override { inner_->finish(batch); }
+  std::atomic<int> pinned{0}, pageable{0};
+
+ private:
+  std::shared_ptr<BatchTransfer> inner_;
+};
+
+TEST(CudaTransfer, ConstructionNamesTheDeviceProblem) {
+  try {
+    CudaAsyncTransfer t(ff::cuda::is_available() ? Device(DeviceType::CUDA, 64) : kGpu);
+    FAIL() << "expected ff::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("CudaAsyncTransfer"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(ff::cuda::is_available() ? "cuda:64" : "no CUDA device"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(CudaAsyncTransfer{Device()}, Error);  // not a CUDA device
+}
+
+TEST(CudaTransfer, BatchesArriveOnTheDeviceBitIdenticalToTheCpuLoaders) {
+  FF_SKIP_WITHOUT_CUDA();
+  for (DType dtype : {DType::Float32, DType::Float16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const auto source = source_of(40);
+    DataLoader cpu_loader(source, loader_options(dtype, false));
+    LoaderOptions gpu_options = loader_options(dtype, true);
+    auto checking = std::make_shared<PinnedCheckingTransfer>(gpu_options.transfer);
+    gpu_options.transfer = checking;
+    DataLoader gpu_loader(source, gpu_options);
+    for (int64_t epoch = 0; epoch < 2; ++epoch) {
+      cpu_loader.start_epoch(epoch);
+      gpu_loader.start_epoch(epoch);
+      Batch want, got;
+      int64_t n = 0;
+      while (cpu_loader.next(want)) {
+        ASSERT_TRUE(gpu_loader.next(got)) << "batch " << n;
+        ASSERT_EQ(got.images.device(), kGpu);
+        ASSERT_EQ(got.labels.device(), kGpu);
+        EXPECT_EQ(got.transfer_state, nullptr) << "finish() releases the copy state";
+        EXPECT_EQ(got.record_indices, want.record_indices);
+        // to(cpu) runs on the compute stream: correct only if finish() made it wait for the copy.
+        EXPECT_TRUE(same_bytes(got.images.to(Device()), want.images)) << "epoch " << epoch << " batch " << n;
+        EXPECT_TRUE(same_bytes(got.labels.to(Device()), want.labels)) << "epoch " << epoch << " batch " << n;
+        ++n;
+      }
+      EXPECT_FALSE(gpu_loader.next(got));
+      EXPECT_EQ(n, 10);
+    }
+    EXPECT_EQ(checking->pinned.load(), 20);
+    EXPECT_EQ(checking->pageable.load(), 0);
+  }
+}
+
+// The consumer may run under a StreamGuard: finish() must order the batch before *that* stream.
+TEST(CudaTransfer, ConsumerOnItsOwnStreamSeesTheCopiedBatch) {
+  FF_SKIP_WITHOUT_CUDA();
+  const auto source = source_of(16);
+  DataLoader cpu_loader(source, loader_options(DType::Float32, false));
+  DataLoader gpu_loader(source, loader_options(DType::Float32, true));
+  ff::cuda::DeviceGuard device_guard(0);
+  ff::cuda::Stream consumer_stream(0);
+  ff::cuda::StreamGuard stream_guard(consumer_stream.get());
+  cpu_loader.start_epoch(3);
+  gpu_loader.start_epoch(3);
+  Batch want, got;
+  int n = 0;
+  while (cpu_loader.next(want)) {
+    ASSERT_TRUE(gpu_loader.next(got));
+    // Work on the consumer stream first (the copy must still be ordered before the read).
+    Tensor doubled = got.images * 2.0;
+    EXPECT_TRUE(same_bytes((doubled * 0.5).to(Device()), want.images)) << "batch " << n;
+    ++n;
+  }
+  EXPECT_EQ(n, 4);
+  consumer_stream.synchronize();
+}
+
+// A pageable host buffer (the default allocator) still works, just without asynchrony.
+TEST(CudaTransfer, PageableHostBuffersAreCopiedCorrectly) {
+  FF_SKIP_WITHOUT_CUDA();
+  const auto source = source_of(12);
+  LoaderOptions o = loader_options(DType::Float16, true);
+  o.assembler.allocator = nullptr;  // default: ordinary CPU memory
+  DataLoader gpu_loader(source, o);
+  DataLoader cpu_loader(source, loader_options(DType::Float16, false));
+  gpu_loader.start_epoch(0);
+  cpu_loader.start_epoch(0);
+  Batch want, got;
+  while (cpu_loader.next(want)) {
+    ASSERT_TRUE(gpu_loader.next(got));
+    EXPECT_TRUE(same_bytes(got.images.to(Device()), want.images)) << "batch " << got.index;
+  }
+}
+
+// Early stops, abandoned epochs and destroyed loaders leave no pinned or device memory behind,
+// and the pinned cache stops growing once warm.
+TEST(CudaTransfer, ManyEpochsWithEarlyStopReturnToTheBaseline) {
+  FF_SKIP_WITHOUT_CUDA();
+  const auto source = source_of(40);
+  ff::cuda::current_stream(0);  // create the compute stream before taking the baseline
+  const ff::cuda::PinnedStats pinned_before = ff::cuda::pinned_stats();
+  const int64_t device_before = ff::cuda::allocator_stats(0).allocated_bytes;
+  for (int round = 0; round < 3; ++round) {
+    DataLoader loader(source, loader_options(DType::Float32, true));
+    for (int64_t epoch = 0; epoch < 8; ++epoch) {
+      loader.start_epoch(epoch);  // abandons the previous epoch with batches in flight
+      Batch b;
+      for (int k = 0; k < 1 + epoch % 3; ++k) ASSERT_TRUE(loader.next(b));
+      EXPECT_TRUE(b.images.device().is_cuda());
+    }
+    if (round == 1) loader.stop();  // explicit stop, then destruction
+    // Rounds 0 and 2: destroyed mid-epoch with batches parked in the reorder buffer.
+  }
+  backend_for(DeviceType::CUDA).synchronize(0);
+  const ff::cuda::PinnedStats pinned_after = ff::cuda::pinned_stats();
+  EXPECT_EQ(pinned_after.allocated_bytes, pinned_before.allocated_bytes) << "pinned host buffers leaked";
+  EXPECT_EQ(ff::cuda::allocator_stats(0).allocated_bytes, device_before) << "device batch memory leaked";
+  EXPECT_EQ(pinned_after.num_fallbacks, pinned_before.num_fallbacks);
+  // At most prefetch + workers + 1 batches are alive at once (plus blocks whose copy is still
+  // running); 24 epochs assemble over 100 batches, so a cache that recycled nothing would make
+  // hundreds of cudaHostAlloc calls (one per images and one per labels buffer).
+  const LoaderOptions o = loader_options(DType::Float32, true);
+  const int64_t bound = 4 * (o.prefetch_batches + o.num_workers + 2);
+  EXPECT_LE(pinned_after.num_host_allocs - pinned_before.num_host_allocs, bound);
+}
+
+TEST(CudaTransfer, BadBatchesAreRefusedByName) {
+  FF_SKIP_WITHOUT_CUDA();
+  CudaAsyncTransfer transfer(kGpu);
+  Batch batch;
+  batch.epoch = 2;
+  batch.index = 7;
+  batch.images = Tensor::empty({1, 3, 2, 2}, DType::Float32, kGpu);
+  batch.labels = Tensor::empty({1}, DType::Int64);
+  try {
+    transfer.start(batch);
+    FAIL() << "expected ff::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("epoch 2 batch 7"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("images"), std::string::npos) << msg;
+  }
+  Batch not_started;
+  EXPECT_THROW(transfer.finish(not_started), Error);
+}
+
+}  // namespace
+}  // namespace ff::data
+
+#endif  // FF_WITH_CUDA
