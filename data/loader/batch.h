@@ -13,9 +13,10 @@
 //                        event in start(), and makes the compute stream wait on that event in
 //                        finish(): arcface_torch's DataLoaderX (side stream + wait_stream).
 //
-// Implemented now: the default allocator and SynchronousTransfer (no-op for the CPU; a
-// blocking Tensor::to(device) for any other registered backend). The CUDA versions belong to
-// the CUDA backend and need nothing else from the loader.
+// Implementations: here the default allocator and SynchronousTransfer (no-op for the CPU; a
+// blocking Tensor::to(device) for any other registered backend); the pinned allocator in
+// pinned_host_buffer.h and the side-stream CudaAsyncTransfer in cuda_transfer.h.
+// transfer_factory.h picks the right pair for a training device.
 #pragma once
 
 #include <cstdint>
