@@ -22,6 +22,7 @@ packages=(
   libfmt-dev libgtest-dev libgmock-dev
   libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev
   ccache
+  libonnx-dev python3-onnx python3-numpy python3-venv
 )
 
 missing_packages() {
@@ -55,3 +56,7 @@ cmake -S "$root" -B "$build_dir" -G Ninja \
   -DCMAKE_BUILD_TYPE="$build_type" -DFF_BUILD_TESTS=ON ${FF_CMAKE_ARGS:-}
 cmake --build "$build_dir" -j "$jobs"
 echo "[setup] built $build_type into $build_dir"
+
+# .venv with numpy, onnx and onnxruntime from pip, for the onnxruntime check of exported models
+# (tests/onnx). Without PyPI access that one test skips; nothing else needs the venv.
+"$root/scripts/ensure_venv.sh" || echo "[setup] warning: no .venv; the onnxruntime check will be skipped"

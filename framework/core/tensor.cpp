@@ -6,6 +6,7 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/elementwise/binary.h"
 #include "ops/elementwise/unary.h"
 #include "ops/reduce/reduce.h"
@@ -204,6 +205,7 @@ void record_reshape(const Tensor& in, const Tensor& out) {
 }  // namespace
 
 Tensor Tensor::view(const Shape& shape) const {
+  graph::OpTrace trace("reshape");
   const Shape target = infer_shape(shape, numel(), "view", sizes());
   Strides st;
   FF_CHECK(compute_view_strides(sizes(), strides(), target, &st),
@@ -211,21 +213,27 @@ Tensor Tensor::view(const Shape& shape) const {
            shape_str(strides()), shape_str(target));
   Tensor out = make_view(*this, target, st, storage_offset());
   record_reshape(*this, out);
+  if (trace.recording()) trace.record({*this}, {out}, {{"shape", out.sizes()}, {"input_shape", sizes()}});
   return out;
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
+  graph::OpTrace trace("reshape");
   const Shape target = infer_shape(shape, numel(), "reshape", sizes());
   Strides st;
+  Tensor out;
   if (compute_view_strides(sizes(), strides(), target, &st)) {
-    Tensor out = make_view(*this, target, st, storage_offset());
+    out = make_view(*this, target, st, storage_offset());
     record_reshape(*this, out);
-    return out;
+  } else {
+    out = contiguous().view(target);
   }
-  return contiguous().view(target);
+  if (trace.recording()) trace.record({*this}, {out}, {{"shape", out.sizes()}, {"input_shape", sizes()}});
+  return out;
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  graph::OpTrace trace("slice");
   FF_CHECK(dim() > 0, "slice: cannot slice the zero-dimensional tensor {}", describe());
   d = normalize_dim(d, dim(), "slice");
   FF_CHECK(step > 0, "slice: step must be positive, got {}", step);
@@ -247,6 +255,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
                      copy_into(grad_in.slice(d, start, end, step), g);
                      return {grad_in};
                    });
+  if (trace.recording()) trace.record({*this}, {out}, {{"dim", d}, {"start", start}, {"end", end}, {"step", step}});
   return out;
 }
 
@@ -260,6 +269,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  graph::OpTrace trace("select");
   FF_CHECK(dim() > 0, "select: cannot select from the zero-dimensional tensor {}", describe());
   d = normalize_dim(d, dim(), "select");
   const int64_t n = sizes()[d];
@@ -279,10 +289,12 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
                      copy_into(grad_in.select(d, index), g);
                      return {grad_in};
                    });
+  if (trace.recording()) trace.record({*this}, {out}, {{"dim", d}, {"index", index}});
   return out;
 }
 
 Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
+  graph::OpTrace trace("permute");
   const int64_t n = dim();
   FF_CHECK(static_cast<int64_t>(dims.size()) == n, "permute: {} dims given for tensor {}", dims.size(), describe());
   std::vector<int64_t> perm(n);
@@ -302,6 +314,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
   autograd::record("permute", {*this}, {out}, {}, [inverse](const autograd::BackwardContext& ctx) -> std::vector<Tensor> {
     return {ctx.grad_outputs[0].permute(inverse)};
   });
+  if (trace.recording()) trace.record({*this}, {out}, {{"perm", perm}});
   return out;
 }
 
@@ -317,6 +330,7 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
 }
 
 Tensor Tensor::expand(const Shape& shape) const {
+  graph::OpTrace trace("expand");
   const int64_t n = static_cast<int64_t>(shape.size());
   FF_CHECK(n >= dim(), "expand: target {} has fewer dims than {}", shape_str(shape), describe());
   Shape sz(n);
@@ -342,6 +356,7 @@ Tensor Tensor::expand(const Shape& shape) const {
   autograd::record("expand", {*this}, {out}, {}, [in_shape](const autograd::BackwardContext& ctx) -> std::vector<Tensor> {
     return {sum_to(ctx.grad_outputs[0], in_shape)};
   });
+  if (trace.recording()) trace.record({*this}, {out}, {{"shape", out.sizes()}, {"input_shape", sizes()}});
   return out;
 }
 
@@ -385,6 +400,7 @@ Tensor Tensor::clone() const {
   autograd::record("contiguous", {*this}, {out}, {}, [](const autograd::BackwardContext& ctx) -> std::vector<Tensor> {
     return {ctx.grad_outputs[0]};
   });
+  graph::trace_alias(*this, out);  // a copy is the same graph value
   return out;
 }
 
@@ -398,6 +414,7 @@ Tensor Tensor::to(Device d) const {
   autograd::record("to_device", {*this}, {out}, {}, [from](const autograd::BackwardContext& ctx) -> std::vector<Tensor> {
     return {ctx.grad_outputs[0].to(from)};
   });
+  graph::trace_alias(*this, out);  // a device copy is the same graph value
   return out;
 }
 
@@ -456,7 +473,9 @@ std::shared_ptr<autograd::Node> Tensor::grad_fn() const {
 }
 
 Tensor Tensor::detach() const {
-  return Tensor::from_storage(storage(), sizes(), strides(), storage_offset(), dtype());
+  Tensor out = Tensor::from_storage(storage(), sizes(), strides(), storage_offset(), dtype());
+  graph::trace_alias(*this, out);  // same value, without autograd history
+  return out;
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {

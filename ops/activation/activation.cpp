@@ -9,6 +9,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/common/cpu_loops.h"
 #include "ops/tensor_ops/random.h"
 
@@ -28,6 +29,7 @@ Tensor grad_like(const Tensor& g, const Tensor& like) { return g.dtype() == like
 
 // ---- relu ------------------------------------------------------------------------------------------------
 Tensor relu(const Tensor& x) {
+  graph::OpTrace trace("relu");
   check_defined(x, "relu", "x");
   FF_CHECK(is_floating(x.dtype()), "relu: input must be floating point, got {}", x.describe());
   Tensor out = Tensor::empty(x.sizes(), x.dtype(), x.device());
@@ -40,11 +42,13 @@ Tensor relu(const Tensor& x) {
     backward_op.kernel<ReluBackwardKernel>(y.device().type, y.dtype())(grad_x, grad_like(ctx.grad_outputs[0], y), y);
     return {grad_x};
   });
+  if (trace.recording()) trace.record({x}, {out});
   return out;
 }
 
 // ---- prelu -----------------------------------------------------------------------------------------------
 Tensor prelu(const Tensor& x, const Tensor& weight) {
+  graph::OpTrace trace("prelu");
   check_defined(x, "prelu", "x");
   check_defined(weight, "prelu", "weight");
   check_same_device({x, weight}, "prelu");
@@ -77,11 +81,13 @@ Tensor prelu(const Tensor& x, const Tensor& weight) {
                      backward_op.kernel<PreluBackwardKernel>(xs.device().type, xs.dtype())(grad_x, grad_w, g, xs, ws);
                      return {grad_x, grad_w};
                    });
+  if (trace.recording()) trace.record({x, weight}, {out});
   return out;
 }
 
 // ---- dropout ---------------------------------------------------------------------------------------------
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  graph::OpTrace trace("dropout");
   check_defined(x, "dropout", "x");
   FF_CHECK(is_floating(x.dtype()), "dropout: input must be floating point, got {}", x.describe());
   FF_CHECK(p >= 0.0 && p < 1.0, "dropout: probability p must lie in [0, 1), got {}", p);
@@ -102,6 +108,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     backward_op.kernel<DropoutKernel>(g.device().type, g.dtype())(grad_x, g_data, seed, counter, p);
     return {grad_x};
   });
+  if (trace.recording()) trace.record({x}, {out}, {{"p", p}, {"training", int64_t{1}}});
   return out;
 }
 

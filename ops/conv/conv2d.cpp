@@ -4,6 +4,7 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/reduce/reduce.h"
 
 namespace ff {
@@ -64,6 +65,7 @@ Shape conv2d_output_shape(const Tensor& x, const Tensor& weight, const Tensor& b
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+  graph::OpTrace trace("conv2d");
   const Shape out_shape = conv2d_output_shape(x, weight, bias, p);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
@@ -92,6 +94,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                      if (ctx.needs_input_grad(2)) gb = sum(g, {0, 2, 3});
                      return {gx, gw, gb};
                    });
+  if (trace.recording()) {
+    trace.record({x, weight, bias}, {out},
+                 {{"stride", graph::pair_ints(p.stride)}, {"padding", graph::pair_ints(p.padding)},
+                  {"dilation", graph::pair_ints(p.dilation)}, {"groups", p.groups}});
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/common/cpu_loops.h"
 #include "ops/elementwise/unary.h"
 #include "ops/reduce/reduce.h"
@@ -52,6 +53,7 @@ bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
 
 // Shape/dtype/device checks, promotion, allocation and the kernel call. No autograd.
 Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryOp op) {
+  graph::OpTrace trace(binary_op_name(op));
   const char* name = binary_op_name(op);
   check_defined(a, name, "a");
   check_defined(b, name, "b");
@@ -68,6 +70,7 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryOp op) {
     return h;
   }();
   handles[static_cast<int>(op)].kernel<BinaryKernel>(a.device().type, compute)(out, ac, bc, op);
+  if (trace.recording()) trace.record({a, b}, {out});
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/common/cpu_loops.h"
 #include "ops/elementwise/binary.h"
 #include "ops/reduce/reduce.h"
@@ -50,7 +51,20 @@ namespace {
 
 constexpr double kAbsent = std::numeric_limits<double>::quiet_NaN();
 
+// Graph attributes of a unary op: the exponent of pow_scalar, the bounds of clamp (absent
+// bounds are left out).
+graph::Attributes unary_attrs(UnaryOp op, double p0, double p1) {
+  graph::Attributes attrs;
+  if (op == UnaryOp::PowScalar) attrs["exponent"] = p0;
+  if (op == UnaryOp::Clamp) {
+    if (!std::isnan(p0)) attrs["lo"] = p0;
+    if (!std::isnan(p1)) attrs["hi"] = p1;
+  }
+  return attrs;
+}
+
 Tensor unary_forward(const Tensor& x, UnaryOp op, double p0 = kAbsent, double p1 = kAbsent) {
+  graph::OpTrace trace(unary_op_name(op));
   const char* name = unary_op_name(op);
   check_defined(x, name, "x");
   static const std::vector<dispatch::OpHandle> handles = [] {
@@ -60,6 +74,7 @@ Tensor unary_forward(const Tensor& x, UnaryOp op, double p0 = kAbsent, double p1
   }();
   Tensor out = Tensor::empty(x.sizes(), x.dtype(), x.device());
   handles[static_cast<int>(op)].kernel<UnaryKernel>(x.device().type, x.dtype())(out, x.detach(), op, p0, p1);
+  if (trace.recording()) trace.record({x}, {out}, unary_attrs(op, p0, p1));
   return out;
 }
 
@@ -157,6 +172,7 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  graph::OpTrace trace("where");
   check_defined(cond, "where", "cond");
   check_defined(a, "where", "a");
   check_defined(b, "where", "b");
@@ -175,6 +191,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     return {ctx.needs_input_grad(0) ? sum_to(where(c, g, zero), sa) : Tensor(),
             ctx.needs_input_grad(1) ? sum_to(where(c, zero, g), sb) : Tensor()};
   });
+  if (trace.recording()) trace.record({cond, a, b}, {out});
   return out;
 }
 

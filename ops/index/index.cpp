@@ -12,6 +12,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/common/cpu_loops.h"
 #include "ops/tensor_ops/copy.h"
 #include "ops/tensor_ops/fill.h"
@@ -46,6 +47,7 @@ void check_index_fits(const Tensor& x, const Tensor& index, int64_t dim, const c
 
 // ---- index_select -------------------------------------------------------------------------------
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  graph::OpTrace trace("index_select");
   check_defined(x, "index_select", "x");
   check_index_tensor(index, "index_select", "index");
   check_same_device({x, index}, "index_select");
@@ -69,11 +71,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                      const Tensor spread = idx.view(along).expand(g.sizes());
                      return {scatter_add(zeros(x_shape, g.dtype(), g.device()), d, spread, g)};
                    });
+  if (trace.recording()) trace.record({x, index}, {out}, {{"dim", d}});
   return out;
 }
 
 // ---- gather -----------------------------------------------------------------------------------------
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  graph::OpTrace trace("gather");
   check_defined(x, "gather", "x");
   check_index_tensor(index, "gather", "index");
   check_same_device({x, index}, "gather");
@@ -90,11 +94,13 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
                      const Tensor& g = ctx.grad_outputs[0];
                      return {scatter_add(zeros(x_shape, g.dtype(), g.device()), d, ctx.saved(0), g)};
                    });
+  if (trace.recording()) trace.record({x, index}, {out}, {{"dim", d}});
   return out;
 }
 
 // ---- scatter_add ------------------------------------------------------------------------------------
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  graph::OpTrace trace("scatter_add");
   check_defined(x, "scatter_add", "x");
   check_index_tensor(index, "scatter_add", "index");
   check_defined(src, "scatter_add", "src");
@@ -117,11 +123,13 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
                      return {ctx.needs_input_grad(0) ? g : Tensor(),
                              ctx.needs_input_grad(1) ? gather(g, d, ctx.saved(0)) : Tensor()};
                    });
+  if (trace.recording()) trace.record({x, index, src}, {out}, {{"dim", d}});
   return out;
 }
 
 // ---- one_hot ----------------------------------------------------------------------------------------
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
+  graph::OpTrace trace("one_hot");
   check_index_tensor(labels, "one_hot", "labels");
   FF_CHECK(num_classes > 0, "one_hot: num_classes must be positive, got {} (labels {})", num_classes,
            labels.describe());
@@ -130,6 +138,9 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   Tensor out = Tensor::empty(out_shape, dtype, labels.device());
   static const dispatch::OpHandle op("one_hot");
   op.kernel<OneHotKernel>(labels.device().type, dtype)(out, labels.detach());
+  if (trace.recording()) {
+    trace.record({labels}, {out}, {{"num_classes", num_classes}, {"dtype", static_cast<int64_t>(dtype)}});
+  }
   return out;
 }
 

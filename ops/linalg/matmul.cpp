@@ -8,6 +8,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/linalg/cpu_blas.h"
 #include "ops/reduce/reduce.h"
 #include "ops/tensor_ops/copy.h"
@@ -85,6 +86,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  graph::OpTrace trace("matmul");
   check_matmul_operands(a, b, "matmul");
   FF_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: operands need at least one dim, got {} and {}", a.describe(),
            b.describe());
@@ -99,7 +101,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       FF_CHECK(da == db || da == 1 || db == 1, "matmul: batch dims of {} and {} do not broadcast ({} vs {})",
                a.describe(), b.describe(), shape_str(ba), shape_str(bb));
     }
-    return matmul_batched(a, b);
+    Tensor out = matmul_batched(a, b);
+    if (trace.recording()) trace.record({a, b}, {out});
+    return out;
   }
   // NumPy's 1-D rules through views, so their gradients come for free.
   const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
@@ -107,10 +111,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = matmul_batched(a2, b2);
   if (b.dim() == 1) out = out.squeeze(-1);
   if (a.dim() == 1) out = out.squeeze(out.dim() == 1 ? 0 : -2);
+  if (trace.recording()) trace.record({a, b}, {out});
   return out;
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  graph::OpTrace trace("linear");
   check_matmul_operands(x, weight, "linear");
   FF_CHECK(x.dim() >= 1, "linear: input must have at least one dim, got {}", x.describe());
   FF_CHECK(weight.dim() == 2, "linear: weight must be [out_features, in_features], got {}", weight.describe());
@@ -141,6 +147,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                              ctx.needs_input_grad(1) ? matmul(g.t(), xs) : Tensor(),
                              ctx.needs_input_grad(2) ? sum(g, {0}) : Tensor()};
                    });
+  if (trace.recording()) trace.record({x, weight, bias}, {out});
   return out;
 }
 

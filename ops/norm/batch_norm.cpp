@@ -10,6 +10,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/tensor_ops/copy.h"
 
 namespace ff {
@@ -47,6 +48,7 @@ Tensor as_stat(const Tensor& t, DType stat) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
+  graph::OpTrace trace("batch_norm");
   check_defined(x, "batch_norm", "x");
   FF_CHECK(x.dim() >= 2, "batch_norm: input must be [N, C] or [N, C, *] (channels in dim 1), got {}",
            x.describe());
@@ -120,6 +122,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                                                                                   mean, invstd, training);
         return {grad_x, grad_w, grad_b};
       });
+  if (trace.recording()) {
+    trace.record({x, weight, bias, running_mean, running_var}, {out},
+                 {{"training", int64_t{training}}, {"momentum", momentum}, {"eps", eps}});
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 
 namespace ff {
 
@@ -15,6 +16,7 @@ FF_REGISTER_OP(l2_normalize, dispatch::kDifferentiable | dispatch::kOnnxExportab
 FF_REGISTER_OP(l2_normalize_backward, dispatch::kNoFlags);
 
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
+  graph::OpTrace trace("l2_normalize");
   check_defined(x, "l2_normalize", "x");
   FF_CHECK(is_floating(x.dtype()), "l2_normalize: input must be floating point, got {}", x.describe());
   FF_CHECK(!std::isnan(eps) && eps >= 0.0, "l2_normalize: eps must be >= 0, got {}", eps);
@@ -33,6 +35,7 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
     backward_op.kernel<L2NormalizeBackwardKernel>(xs.device().type, xs.dtype())(grad_x, g, xs, d, eps);
     return {grad_x};
   });
+  if (trace.recording()) trace.record({x}, {out}, {{"dim", d}, {"eps", eps}});
   return out;
 }
 

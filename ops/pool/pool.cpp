@@ -8,6 +8,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 
 namespace ff {
 
@@ -53,9 +54,16 @@ Pool2dParams check_pool(const Tensor& x, const Pool2dParams& p, const char* op, 
   return r;
 }
 
+// Graph attributes of a (resolved) pooling window, for the tracer.
+graph::Attributes pool_attrs(const Pool2dParams& p) {
+  return {{"kernel", graph::pair_ints(p.kernel)}, {"stride", graph::pair_ints(p.stride)},
+          {"padding", graph::pair_ints(p.padding)}, {"ceil_mode", int64_t{p.ceil_mode}}};
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
+  graph::OpTrace trace("max_pool2d");
   Shape out_shape;
   const Pool2dParams p = check_pool(x, params, "max_pool2d", &out_shape);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
@@ -72,10 +80,12 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
     bwd.kernel<MaxPool2dBackwardKernel>(g.device().type, g.dtype())(gx, g, ctx.saved(0), p);
     return std::vector<Tensor>{gx};
   });
+  if (trace.recording()) trace.record({x}, {out}, pool_attrs(p));
   return out;
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params, bool count_include_pad) {
+  graph::OpTrace trace("avg_pool2d");
   Shape out_shape;
   const Pool2dParams p = check_pool(x, params, "avg_pool2d", &out_shape);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
@@ -92,10 +102,16 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params, bool count_includ
                      bwd.kernel<AvgPool2dBackwardKernel>(g.device().type, g.dtype())(gx, g, p, count_include_pad);
                      return std::vector<Tensor>{gx};
                    });
+  if (trace.recording()) {
+    graph::Attributes attrs = pool_attrs(p);
+    attrs["count_include_pad"] = int64_t{count_include_pad};
+    trace.record({x}, {out}, std::move(attrs));
+  }
   return out;
 }
 
 Tensor global_avg_pool2d(const Tensor& x) {
+  graph::OpTrace trace("global_avg_pool2d");
   check_defined(x, "global_avg_pool2d", "x");
   FF_CHECK(x.dim() == 4, "global_avg_pool2d: input must be [N, C, H, W], got {}", x.describe());
   FF_CHECK(is_floating(x.dtype()), "global_avg_pool2d: floating input required, got {}", x.describe());
@@ -112,6 +128,7 @@ Tensor global_avg_pool2d(const Tensor& x) {
     bwd.kernel<GlobalAvgPool2dBackwardKernel>(g.device().type, g.dtype())(gx, g);
     return std::vector<Tensor>{gx};
   });
+  if (trace.recording()) trace.record({x}, {out});
   return out;
 }
 

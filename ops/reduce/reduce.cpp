@@ -8,6 +8,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/elementwise/binary.h"
 #include "ops/tensor_ops/copy.h"
 #include "ops/tensor_ops/fill.h"
@@ -60,6 +61,14 @@ Shape drop_reduced(const Shape& keep, const std::vector<bool>& mask) {
   return s;
 }
 
+// The reduced dims, ascending, for the graph tracer.
+std::vector<int64_t> reduced_dims(const std::vector<bool>& mask) {
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < mask.size(); ++i)
+    if (mask[i]) dims.push_back(static_cast<int64_t>(i));
+  return dims;
+}
+
 // Runs the kernel into a keepdim-shaped tensor.
 Tensor reduce_keepdim(const Tensor& x, const Shape& keep, ReduceOp op) {
   const char* name = reduce_name(op);
@@ -73,6 +82,7 @@ Tensor reduce_keepdim(const Tensor& x, const Shape& keep, ReduceOp op) {
 }
 
 Tensor reduce(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim, ReduceOp op) {
+  graph::OpTrace trace(reduce_name(op));
   const char* name = reduce_name(op);
   check_defined(x_in, name, "x");
   // Like NumPy/PyTorch, integer and bool sums accumulate (and return) int64: counting a mask
@@ -100,10 +110,14 @@ Tensor reduce(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim
       return {mul(hit, div(ctx.grad_outputs[0].reshape(keep), ties))};
     });
   }
+  if (trace.recording()) {
+    trace.record({x_in}, {out}, {{"dims", reduced_dims(mask)}, {"keepdim", int64_t{keepdim}}});
+  }
   return out;
 }
 
 Tensor arg_reduce(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
+  graph::OpTrace trace(is_max ? "argmax" : "argmin");
   const char* name = is_max ? "argmax" : "argmin";
   check_defined(x, name, "x");
   const int64_t d = normalize_dim(dim, x.dim(), name);
@@ -114,6 +128,7 @@ Tensor arg_reduce(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
   static const dispatch::OpHandle hmax("argmax"), hmin("argmin");
   (is_max ? hmax : hmin).kernel<ArgReduceKernel>(x.device().type, x.dtype())(out, x.detach(), d, is_max);
   if (!keepdim && x.dim() > 0) out = out.squeeze(d);
+  if (trace.recording()) trace.record({x}, {out}, {{"dim", d}, {"keepdim", int64_t{keepdim}}});
   return out;
 }
 

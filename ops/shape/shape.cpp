@@ -9,6 +9,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/common/cpu_loops.h"
 #include "ops/tensor_ops/copy.h"
 
@@ -41,6 +42,7 @@ std::string describe_positions(const std::vector<Tensor>& tensors, const std::ve
 
 // ---- concat -----------------------------------------------------------------------------------
 Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
+  graph::OpTrace trace("concat");
   check_all_defined(tensors, "concat");
   const Tensor& first = tensors[0];
   FF_CHECK(first.dim() > 0, "concat: cannot concatenate zero-dimensional tensors (tensor 0 is {}); use stack",
@@ -97,11 +99,13 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
     }
     return grads;
   });
+  if (trace.recording()) trace.record(tensors, {out}, {{"dim", d}});
   return out;
 }
 
 // ---- stack --------------------------------------------------------------------------------------
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  graph::OpTrace trace("stack");
   check_all_defined(tensors, "stack");
   const Tensor& first = tensors[0];
   const int64_t d = normalize_dim(dim, first.dim() + 1, "stack");
@@ -124,11 +128,13 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     }
     return grads;
   });
+  if (trace.recording()) trace.record(tensors, {out}, {{"dim", d}});
   return out;
 }
 
 // ---- split --------------------------------------------------------------------------------------
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  graph::OpTrace trace("split");
   check_defined(x, "split", "x");
   FF_CHECK(x.dim() > 0, "split: cannot split a zero-dimensional tensor {}", x.describe());
   FF_CHECK(!sizes.empty(), "split: needs at least one size to split {}", x.describe());
@@ -153,6 +159,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   autograd::record("split", {x}, outs, {}, [d](const autograd::BackwardContext& ctx) -> std::vector<Tensor> {
     return {concat(ctx.grad_outputs, d)};
   });
+  if (trace.recording()) trace.record({x}, outs, {{"dim", d}, {"sizes", sizes}});
   return outs;
 }
 

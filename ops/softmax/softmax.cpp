@@ -12,6 +12,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 
 namespace ff {
 
@@ -31,6 +32,7 @@ DType stat_dtype(DType t) { return t == DType::Float64 ? DType::Float64 : DType:
 Tensor contiguous_grad(const Tensor& g, DType dtype) { return (g.dtype() == dtype ? g : g.to(dtype)).contiguous(); }
 
 Tensor softmax_common(const Tensor& x, int64_t dim, bool log) {
+  graph::OpTrace trace(log ? "log_softmax" : "softmax");
   const char* name = log ? "log_softmax" : "softmax";
   check_defined(x, name, "x");
   FF_CHECK(is_floating(x.dtype()), "{}: input must be floating point, got {}", name, x.describe());
@@ -48,6 +50,7 @@ Tensor softmax_common(const Tensor& x, int64_t dim, bool log) {
     (log ? log_softmax_bw : softmax_bw).kernel<SoftmaxBackwardKernel>(y.device().type, y.dtype())(grad_x, g, y, d, log);
     return {grad_x};
   });
+  if (trace.recording()) trace.record({x}, {out}, {{"dim", d}});
   return out;
 }
 

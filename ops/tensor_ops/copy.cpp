@@ -2,6 +2,7 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/dispatch/registry.h"
+#include "framework/graph/tracer.h"
 #include "ops/common/cpu_loops.h"
 
 namespace ff {
@@ -32,6 +33,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 }
 
 Tensor cast(const Tensor& t, DType dtype) {
+  graph::OpTrace trace("cast");
   check_defined(t, "cast", "input");
   if (t.dtype() == dtype) return t;
   Tensor out = Tensor::empty(t.sizes(), dtype, t.device());
@@ -42,6 +44,7 @@ Tensor cast(const Tensor& t, DType dtype) {
       return {cast(ctx.grad_outputs[0], from)};
     });
   }
+  if (trace.recording()) trace.record({t}, {out}, {{"dtype", static_cast<int64_t>(dtype)}});
   return out;
 }
 
