@@ -65,13 +65,19 @@ void DataLoader::stop() {
   run_.reset();
 }
 
-void DataLoader::start_epoch(int64_t epoch) {
+void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop();
   FF_CHECK(epoch >= 0, "DataLoader::start_epoch: negative epoch {}", epoch);
+  FF_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(),
+           "DataLoader::start_epoch: first batch {} of epoch {} is outside [0, {}] (batches per epoch)", first_batch,
+           epoch, batches_per_epoch());
   run_ = std::make_unique<EpochRun>();
   run_->epoch = epoch;
   run_->indices = sampler_.indices(epoch);
   run_->num_batches = batches_per_epoch();
+  // Skipping is only moving both counters: workers claim from first_batch on, next() delivers from it.
+  run_->next_to_claim = first_batch;
+  run_->next_to_deliver = first_batch;
   for (int i = 0; i < options_.num_workers; ++i) {
     run_->workers.emplace_back([this, run = run_.get()] { worker_loop(*run); });
   }

@@ -52,8 +52,12 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
-  // Starts producing `epoch` (its own shuffle). Abandons an unfinished epoch.
-  void start_epoch(int64_t epoch);
+  // Starts producing `epoch` (its own shuffle) at batch `first_batch` (0 <= first_batch <=
+  // batches_per_epoch()): batches 0 .. first_batch-1 are skipped without being read or decoded,
+  // and the rest are exactly those an uninterrupted epoch would deliver (same content, same
+  // Batch::index), since every batch is a function of (seed, epoch, b). A resumed training run
+  // uses this to continue mid-epoch. Abandons an unfinished epoch.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the current epoch; false once the epoch is exhausted.
   bool next(Batch& batch);
   // Abandons the current epoch and joins the workers (also done by the destructor).

@@ -1,0 +1,56 @@
+// Float32 master weights for a backbone whose body is stored in float16/bfloat16
+// (models::Backbone::set_body_dtype).
+//
+// FaceFlow has no autocast: in fp16/bf16 mode the body's parameters themselves are 16-bit, so
+// their gradients are 16-bit too. Updating 16-bit weights in place loses every update smaller
+// than half an ulp of the weight, and GradScaler must not unscale 16-bit gradients in place
+// (the small values it protects would underflow). So the optimizer works on float32 copies:
+//
+//   MasterWeights master(backbone->named_parameters());
+//   SGD opt(master.params(), ...);
+//   ...backward...                      // 16-bit grads on the model's parameters
+//   master.grads_to_master();           // float32 copies of them on the master parameters
+//   scaler.unscale_(opt); clip_grad_norm_(master.params(), 5); opt.step();
+//   master.master_to_model();           // rounded back into the model's 16-bit parameters
+//   master.zero_grad();
+//
+// Float32 parameters are their own master (same tensor, nothing is copied), so fp32 training
+// pays nothing. Shapes: master i has the shape of model parameter i.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/core/tensor.h"
+#include "framework/io/state_dict.h"
+
+namespace ff::apps {
+
+class MasterWeights {
+ public:
+  explicit MasterWeights(const std::vector<std::pair<std::string, Tensor>>& model_params);
+
+  // What the optimizer updates (float32 leaves), in model parameter order.
+  const std::vector<Tensor>& params() const { return master_; }
+  // The master values by parameter name (aliases, float32).
+  StateDict named_params() const;
+  int64_t num_low_precision() const { return low_precision_; }
+
+  // Each master's .grad = its model parameter's .grad in float32 (undefined stays undefined).
+  void grads_to_master();
+  // Copies the masters into the low-precision model parameters (rounding).
+  void master_to_model();
+  // Drops the gradients of the masters and of the model parameters.
+  void zero_grad();
+  // Sets the masters from `values` (float32, by name) and updates the model parameters.
+  void load(const StateDict& values, const std::string& source);
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<Tensor> model_;
+  std::vector<Tensor> master_;
+  int64_t low_precision_ = 0;
+};
+
+}  // namespace ff::apps
