@@ -1,7 +1,12 @@
-// bench: CPU throughput of FaceFlow's GEMM and conv2d kernels, printed as markdown tables.
+// bench: CPU throughput of FaceFlow's GEMM and conv2d kernels, and the time of a whole training
+// step on the CPU or a GPU, printed as markdown tables.
 //
 //   build/apps/bench [--only gemm|conv|all] [--threads 1,2] [--repeat N] [--warmup N]
 //                    [--batch N] [--net iresnet|mbf|all] [--filter LAYER-NAME-PART]
+//   build/apps/bench --only train [--device cuda[:i]|cpu] [--network r100,mbf] [--precision fp32,fp16,bf16]
+//                    [--batch 128] [--classes 93431] [--warmup 3] [--iters 10]
+//   build/apps/bench --only gpu [--device cuda[:i]|cpu] [--precision fp32,fp16,bf16] [--batch 128]
+//                    [--classes 93431] [--warmup 2] [--iters 10]
 //
 // (a) GEMM: ff::matmul / ff::linear against cblas_sgemm called directly on the same buffers
 //     (the machine's OpenBLAS peak), square and face-recognition shapes.
@@ -10,8 +15,12 @@
 //     resulting conv time of one whole network pass.
 //
 // Every time is the best of --repeat timed runs after --warmup untimed ones: best-of filters out
-// interference from other processes on a shared machine. A benchmark, not a test: nothing is
-// asserted. See docs/benchmarks.md for results and how to read them.
+// interference from other processes on a shared machine.
+// (c) train (only with --only train): backbone + Partial FC + optimizer step per network and
+//     precision (train_step_bench.h).
+// (d) gpu (only with --only gpu): GEMM, conv2d and margin-head kernels on a device, in each
+//     precision (kernel_bench.h). (c) and (d) run on the CPU too (--device cpu), for checking.
+// A benchmark, not a test: nothing is asserted. See docs/benchmarks.md for results.
 #include <cblas.h>
 
 #include <algorithm>
@@ -24,6 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench/bench_shapes.h"
+#include "apps/bench/kernel_bench.h"
+#include "apps/bench/train_step_bench.h"
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "ops/conv/conv2d.h"
@@ -34,22 +46,46 @@ namespace {
 
 using ff::Shape;
 using ff::Tensor;
+using ff::bench::ConvLayer;
+using ff::bench::GemmCase;
+using ff::bench::kGemmCases;
+using ff::bench::kIResNet;
+using ff::bench::kMobileFaceNet;
 
 struct Options {
-  std::string only = "all";  // gemm | conv | all
+  std::string only = "all";  // gemm | conv | all | train | gpu
   std::string net = "all";   // iresnet | mbf | all
   std::string filter;        // only conv layers whose name contains this
   std::vector<int> threads = {1, 2};
   int repeat = 3;
   int warmup = 1;
   int64_t batch = 32;
+  // --only train: its own defaults (batch 128, warm-up 3) unless --batch / --warmup are given.
+  ff::bench::TrainStepOptions train;
+  bool batch_given = false, warmup_given = false, device_given = false;
 };
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start <= s.size();) {
+    const size_t comma = std::min(s.find(',', start), s.size());
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench: %s\n"
                "usage: bench [--only gemm|conv|all] [--threads 1,2] [--repeat N] [--warmup N] [--batch N]\n"
-               "             [--net iresnet|mbf|all] [--filter LAYER-NAME-PART]\n",
+               "             [--net iresnet|mbf|all] [--filter LAYER-NAME-PART]\n"
+               "       bench --only train [--device cuda[:i]|cpu] [--network r100,mbf] [--precision fp32,fp16,bf16]\n"
+               "             [--batch 128] [--classes 93431] [--warmup 3] [--iters 10]\n"
+               "             (whole training step on a GPU or the CPU: images/s and peak memory)\n"
+               "       bench --only gpu [--device cuda[:i]|cpu] [--precision fp32,fp16,bf16] [--batch 128]\n"
+               "             [--classes 93431] [--warmup 2] [--iters 10]\n"
+               "             (GEMM, conv2d and margin kernels on a GPU or the CPU)\n",
                why);
   std::exit(2);
 }
@@ -58,12 +94,36 @@ Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("CPU GEMM and conv2d benchmark");
+    if (flag == "--help" || flag == "-h") usage("CPU GEMM and conv2d benchmark; CPU/GPU training-step benchmark");
     if (i + 1 >= argc) usage(("missing value for " + flag).c_str());
     const std::string value = argv[++i];
     if (flag == "--only") {
       o.only = value;
-      if (o.only != "gemm" && o.only != "conv" && o.only != "all") usage("--only takes gemm, conv or all");
+      if (o.only != "gemm" && o.only != "conv" && o.only != "all" && o.only != "train" && o.only != "gpu") {
+        usage("--only takes gemm, conv, all, train or gpu");
+      }
+    } else if (flag == "--device") {
+      try {
+        o.train.device = ff::Device::parse(value);
+        o.device_given = true;
+      } catch (const std::exception& e) {
+        usage(e.what());
+      }
+    } else if (flag == "--network") {
+      o.train.networks = split_commas(value);
+      if (o.train.networks.empty()) usage("--network takes a comma-separated list such as r100,mbf");
+    } else if (flag == "--precision") {
+      o.train.precisions = split_commas(value);
+      if (o.train.precisions.empty()) usage("--precision takes a comma-separated list of fp32, fp16, bf16");
+      for (const std::string& p : o.train.precisions) {
+        if (p != "fp32" && p != "fp16" && p != "bf16") usage(("unknown precision " + p + " (fp32, fp16, bf16)").c_str());
+      }
+    } else if (flag == "--classes") {
+      o.train.classes = std::atoll(value.c_str());
+      if (o.train.classes < 1) usage("--classes must be >= 1");
+    } else if (flag == "--iters") {
+      o.train.iters = std::atoi(value.c_str());
+      if (o.train.iters < 1) usage("--iters must be >= 1");
     } else if (flag == "--net") {
       o.net = value;
       if (o.net != "iresnet" && o.net != "mbf" && o.net != "all") usage("--net takes iresnet, mbf or all");
@@ -84,13 +144,19 @@ Options parse(int argc, char** argv) {
     } else if (flag == "--warmup") {
       o.warmup = std::atoi(value.c_str());
       if (o.warmup < 0) usage("--warmup must be >= 0");
+      o.warmup_given = true;
     } else if (flag == "--batch") {
       o.batch = std::atoll(value.c_str());
       if (o.batch < 1) usage("--batch must be >= 1");
+      o.batch_given = true;
     } else {
       usage(("unknown flag " + flag).c_str());
     }
   }
+  if (o.batch_given) o.train.batch = o.batch;
+  if (o.warmup_given) o.train.warmup = o.warmup;
+  // train and gpu are GPU benchmarks first: the CPU only when asked for.
+  if (!o.device_given) o.train.device = ff::Device(ff::DeviceType::CUDA, 0);
   return o;
 }
 
@@ -112,23 +178,6 @@ Tensor random(const Shape& shape, uint64_t seed) {
 }
 
 // ---- (a) GEMM -----------------------------------------------------------------------------------
-struct GemmCase {
-  const char* what;
-  int64_t m, k, n;
-  bool linear;  // ff::linear (weight [N, K], BLAS trans_b) instead of ff::matmul
-};
-
-const std::vector<GemmCase> kGemmCases = {
-    {"square 256", 256, 256, 256, false},
-    {"square 512", 512, 512, 512, false},
-    {"square 1024", 1024, 1024, 1024, false},
-    {"square 2048", 2048, 2048, 2048, false},
-    {"IResNet FC 25088->512, batch 128", 128, 25088, 512, true},
-    {"IResNet FC 25088->512, batch 512", 512, 25088, 512, true},
-    {"logits: 512-d x 16384 classes, batch 128", 128, 512, 16384, true},
-    {"im2col: 3x3 conv 64->64 at 56x56, 1 image", 64, 576, 3136, false},
-};
-
 // Prints table (a); appends, per thread count, the best raw cblas_sgemm GFLOP/s seen (the peak).
 void run_gemm(const Options& o, std::vector<double>* peak_per_thread) {
   std::printf("\n## (a) SGEMM: ff::matmul / ff::linear vs cblas_sgemm\n\n");
@@ -169,58 +218,6 @@ void run_gemm(const Options& o, std::vector<double>* peak_per_thread) {
 }
 
 // ---- (b) conv2d -----------------------------------------------------------------------------------
-struct ConvLayer {
-  const char* name;
-  int64_t c_in, c_out, size, kernel, stride, groups;  // input size x size, padding kernel / 2
-  int count;                                          // occurrences in r100 / mbf
-  bool needs_input_grad = true;                       // false for the first layer (the image)
-  int64_t padding = -1;                               // -1: kernel / 2
-};
-
-// IResNet (r100 counts: stages [3, 13, 30, 3]). Every block: conv3x3 in->out, stride 1, then
-// conv3x3 out->out with the stage's stride on the first block, plus a 1x1 stride-2 shortcut.
-const std::vector<ConvLayer> kIResNet = {
-    {"stem 3->64", 3, 64, 112, 3, 1, 1, 1, false},
-    {"stage1 first conv1 64->64", 64, 64, 112, 3, 1, 1, 1},
-    {"stage1 first conv2 64->64 s2", 64, 64, 112, 3, 2, 1, 1},
-    {"stage1 shortcut 1x1 s2", 64, 64, 112, 1, 2, 1, 1},
-    {"stage1 body 64->64", 64, 64, 56, 3, 1, 1, 4},
-    {"stage2 first conv1 64->128", 64, 128, 56, 3, 1, 1, 1},
-    {"stage2 first conv2 128->128 s2", 128, 128, 56, 3, 2, 1, 1},
-    {"stage2 shortcut 1x1 s2", 64, 128, 56, 1, 2, 1, 1},
-    {"stage2 body 128->128", 128, 128, 28, 3, 1, 1, 24},
-    {"stage3 first conv1 128->256", 128, 256, 28, 3, 1, 1, 1},
-    {"stage3 first conv2 256->256 s2", 256, 256, 28, 3, 2, 1, 1},
-    {"stage3 shortcut 1x1 s2", 128, 256, 28, 1, 2, 1, 1},
-    {"stage3 body 256->256", 256, 256, 14, 3, 1, 1, 58},
-    {"stage4 first conv1 256->512", 256, 512, 14, 3, 1, 1, 1},
-    {"stage4 first conv2 512->512 s2", 512, 512, 14, 3, 2, 1, 1},
-    {"stage4 shortcut 1x1 s2", 256, 512, 14, 1, 2, 1, 1},
-    {"stage4 body 512->512", 512, 512, 7, 3, 1, 1, 4},
-};
-
-// MobileFaceNet (mbf: blocks (1, 4, 6, 2), scale 2). DepthWise(in, out, g, s) = 1x1 in->g,
-// 3x3 depthwise g (stride s), 1x1 g->out.
-const std::vector<ConvLayer> kMobileFaceNet = {
-    {"conv1 3->128 s2", 3, 128, 112, 3, 2, 1, 1, false},
-    {"conv2 128->128 groups 64", 128, 128, 56, 3, 1, 64, 1},
-    {"dw1 expand 1x1 128->128", 128, 128, 56, 1, 1, 1, 1},
-    {"dw1 depthwise 128 s2", 128, 128, 56, 3, 2, 128, 1},
-    {"1x1 128->128 @28", 128, 128, 28, 1, 1, 1, 9},
-    {"res1 depthwise 128", 128, 128, 28, 3, 1, 128, 4},
-    {"dw2 expand 1x1 128->256", 128, 256, 28, 1, 1, 1, 1},
-    {"dw2 depthwise 256 s2", 256, 256, 28, 3, 2, 256, 1},
-    {"1x1 256->256 @14", 256, 256, 14, 1, 1, 1, 13},
-    {"res2 depthwise 256", 256, 256, 14, 3, 1, 256, 6},
-    {"dw3 expand 1x1 256->512", 256, 512, 14, 1, 1, 1, 1},
-    {"dw3 depthwise 512 s2", 512, 512, 14, 3, 2, 512, 1},
-    {"dw3 project 1x1 512->256", 512, 256, 7, 1, 1, 1, 1},
-    {"1x1 256->256 @7", 256, 256, 7, 1, 1, 1, 4},
-    {"res3 depthwise 256", 256, 256, 7, 3, 1, 256, 2},
-    {"conv_sep 1x1 256->512", 256, 512, 7, 1, 1, 1, 1},
-    {"GDC depthwise 7x7 512", 512, 512, 7, 7, 1, 512, 1, true, 0},
-};
-
 void run_conv_table(const Options& o, const char* title, const char* count_label,
                     const std::vector<ConvLayer>& layers, int threads, double peak) {
   std::printf("\n### %s, batch %lld, %d thread%s\n\n", title, static_cast<long long>(o.batch), threads,
@@ -309,8 +306,43 @@ std::string load_average() {
 
 }  // namespace
 
+// --only train: the table, or the reason the device cannot run it. Exit status 1 when anything failed.
+int run_train(const Options& o) {
+  std::printf("# FaceFlow training-step benchmark\n");
+  try {
+    const int failures = ff::bench::run_train_step_bench(o.train);
+    if (failures > 0) std::fprintf(stderr, "bench: %d training-step configuration(s) failed\n", failures);
+    return failures > 0 ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench: %s\n", e.what());
+    return 1;
+  }
+}
+
+// --only gpu: the kernel tables on the device (shares --device, --precision, --classes, --iters
+// with train; --batch and --warmup default to 128 and 2).
+int run_kernels(const Options& o) {
+  ff::bench::KernelBenchOptions k;
+  k.device = o.train.device;
+  k.precisions = o.train.precisions;
+  k.batch = o.batch_given ? o.batch : k.batch;
+  k.classes = o.train.classes;
+  k.warmup = o.warmup_given ? o.warmup : k.warmup;
+  k.iters = o.train.iters;
+  std::printf("# FaceFlow kernel benchmark\n");
+  try {
+    ff::bench::run_kernel_bench(k);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench: %s\n", e.what());
+    return 1;
+  }
+}
+
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.only == "train") return run_train(o);
+  if (o.only == "gpu") return run_kernels(o);
   std::printf("# FaceFlow CPU benchmark\n\n");
   std::printf("Load average at start: %s.\n", load_average().c_str());
   std::printf("OpenBLAS: %s (core %s); best of %d after %d warmup run(s).\n", openblas_get_config(),
