@@ -7,6 +7,7 @@
 
 #include "apps/common/trainer_checkpoint.h"
 #include "apps/common/trainer_impl.h"
+#include "framework/distributed/routing_communicator.h"
 #include "framework/common/check.h"
 #include "framework/core/device.h"
 #include "framework/io/atomic_file.h"
@@ -36,6 +37,16 @@ Device resolve_device(const std::string& name, distributed::Communicator& comm) 
   FF_THROW("train config: unknown device '{}' (auto, cpu, cuda)", name);
 }
 
+// On a CUDA device with several ranks the collectives on GPU tensors (gradient buckets,
+// embeddings, Partial FC logits) go through NCCL instead of MPI staged through host memory.
+std::unique_ptr<distributed::Communicator> make_routed_communicator(const std::string& device_name,
+                                                                    distributed::Communicator& host) {
+  const Device device = resolve_device(device_name, host);
+  if (device.type != DeviceType::CUDA || host.world_size() == 1) return nullptr;
+  return std::make_unique<distributed::RoutingCommunicator>(host,
+                                                            distributed::create_communicator("nccl", device.index));
+}
+
 DType body_dtype_of(const std::string& precision) {
   if (precision == "fp32") return DType::Float32;
   if (precision == "fp16") return DType::Float16;
@@ -47,7 +58,8 @@ DType body_dtype_of(const std::string& precision) {
 
 Trainer::Impl::Impl(TrainConfig config, distributed::Communicator& communicator, TrainerOptions opts)
     : cfg(std::move(config)),
-      comm(communicator),
+      routed_comm(make_routed_communicator(cfg.device, communicator)),
+      comm(routed_comm ? *routed_comm : communicator),
       options(std::move(opts)),
       device(resolve_device(cfg.device, comm)),
       is_rank0(comm.rank() == 0),

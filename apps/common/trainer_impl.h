@@ -49,7 +49,9 @@ struct Trainer::Impl {
   void run_verification();
 
   TrainConfig cfg;
-  distributed::Communicator& comm;
+  // Multi-GPU runs: NCCL for CUDA tensors, the given communicator (MPI) for CPU ones; null otherwise.
+  std::unique_ptr<distributed::Communicator> routed_comm;
+  distributed::Communicator& comm;  // *routed_comm, or the communicator the Trainer was given
   TrainerOptions options;
   Device device;
   bool is_rank0 = false;

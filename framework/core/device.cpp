@@ -1,6 +1,7 @@
 #include "framework/core/device.h"
 
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -44,7 +45,8 @@ namespace {
 // Blocks of 1 MiB and more are cached when freed and handed out again for the same rounded
 // size. Without this every large activation or gradient is fresh mmap'd memory and pays a
 // page fault per 4 KiB on first write, which measured as half the time of an elementwise op
-// on a [32,128,56,56] float32 tensor. The cache holds at most FF_CPU_CACHE_MB megabytes
+// on a [32,128,56,56] float32 tensor. The cache holds at most FF_CPU_CACHE_MB megabytes, evicting
+// the blocks freed longest ago when a new one needs room
 // (default 2048); FF_CPU_CACHE_MB=0 turns caching off.
 class CpuAllocator final : public Allocator {
  public:
@@ -66,7 +68,8 @@ class CpuAllocator final : public Allocator {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = free_blocks_.find(rounded);
       if (it != free_blocks_.end()) {
-        p = it->second;
+        p = it->second->second;
+        free_order_.erase(it->second);
         free_blocks_.erase(it);
         cached_bytes_ -= rounded;
       }
@@ -101,23 +104,47 @@ class CpuAllocator final : public Allocator {
     FF_ASSERT(it != live_sizes_.end(), "freeing a host block the allocator does not know");
     const size_t size = it->second;
     live_sizes_.erase(it);
-    if (cached_bytes_ + size <= cache_limit_) {
-      free_blocks_.emplace(size, p);
-      cached_bytes_ += size;
-    } else {
+    if (size > cache_limit_) {
       std::free(p);
+      return;
     }
+    // Make room by releasing the blocks freed longest ago. Keeping the new block instead of the
+    // old ones matters when the working set changes (training at batch 32, then verification at
+    // batch 64): otherwise a cache full of the old sizes would never hit again and every new
+    // allocation would pay its page faults (measured: half of the time in system calls).
+    while (cached_bytes_ + size > cache_limit_) evict_oldest();
+    free_order_.emplace_back(size, p);
+    free_blocks_.emplace(size, std::prev(free_order_.end()));
+    cached_bytes_ += size;
+  }
+
+  void evict_oldest() {
+    FF_ASSERT(!free_order_.empty(), "CPU allocator cache accounting: {} bytes cached but no block", cached_bytes_);
+    const auto [size, block] = free_order_.front();
+    auto range = free_blocks_.equal_range(size);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (it->second == free_order_.begin()) {
+        free_blocks_.erase(it);
+        break;
+      }
+    }
+    free_order_.pop_front();
+    cached_bytes_ -= size;
+    std::free(block);
   }
 
   void release_cache() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [size, p] : free_blocks_) std::free(p);
+    for (auto& [size, p] : free_order_) std::free(p);
+    free_order_.clear();
     free_blocks_.clear();
     cached_bytes_ = 0;
   }
 
   std::mutex mutex_;
-  std::multimap<size_t, void*> free_blocks_;  // rounded size -> block
+  using FreeList = std::list<std::pair<size_t, void*>>;  // (rounded size, block), oldest free first
+  FreeList free_order_;
+  std::multimap<size_t, FreeList::iterator> free_blocks_;  // rounded size -> its entry in free_order_
   std::unordered_map<void*, size_t> live_sizes_;
   size_t cached_bytes_ = 0;
   size_t cache_limit_ = 0;

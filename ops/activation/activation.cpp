@@ -175,11 +175,14 @@ void prelu_cpu_typed(const Tensor& out, const Tensor& x, const Tensor& weight) {
   const T* xp = x.data<T>();
   const T* wp = weight.data<T>();
   T* op = out.data<T>();
+  // Branch-free (max(v, 0) + w * min(v, 0)): activations have random signs, and the branchy
+  // form `v > 0 ? v : w * v` was mispredicted half the time and not vectorised (20x slower
+  // than relu on [32, 64, 56, 56]).
   for_each_prelu_row(l, [&](int64_t, int64_t c, int64_t begin, int64_t end) {
     const A w = static_cast<A>(wp[c]);
     for (int64_t i = begin; i < end; ++i) {
       const A v = static_cast<A>(xp[i]);
-      op[i] = static_cast<T>(v > A(0) ? v : w * v);
+      op[i] = static_cast<T>(std::max(v, A(0)) + w * std::min(v, A(0)));
     }
   });
 }
@@ -197,16 +200,31 @@ void prelu_backward_cpu_typed(const Tensor& grad_x, const Tensor& grad_weight, c
   // One partial sum per row, combined per channel afterwards in a fixed order: the weight
   // gradient does not depend on the thread count.
   std::vector<double> row_sums(grad_weight.defined() ? l.rows : 0, 0.0);
+  // Branch-free like the forward. The row's weight-gradient sum runs in kLanes independent
+  // accumulators (a fixed order, so still independent of the thread count) that the compiler
+  // can keep in vector registers; rows are then summed in double.
+  constexpr int kLanes = 8;
   for_each_prelu_row(l, [&](int64_t r, int64_t c, int64_t begin, int64_t end) {
     const A w = static_cast<A>(wp[c]);
-    double partial = 0.0;
-    for (int64_t i = begin; i < end; ++i) {
-      const A v = static_cast<A>(xp[i]);
-      const A g = static_cast<A>(gp[i]);
-      if (gxp) gxp[i] = static_cast<T>(v > A(0) ? g : w * g);
-      if (!(v > A(0))) partial += static_cast<double>(g) * static_cast<double>(v);
+    if (gxp) {
+      for (int64_t i = begin; i < end; ++i) {
+        const A v = static_cast<A>(xp[i]);
+        const A g = static_cast<A>(gp[i]);
+        gxp[i] = static_cast<T>(v > A(0) ? g : w * g);
+      }
     }
-    if (!row_sums.empty()) row_sums[r] = partial;
+    if (row_sums.empty()) return;
+    A lanes[kLanes] = {};
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        lanes[k] += static_cast<A>(gp[i + k]) * std::min(static_cast<A>(xp[i + k]), A(0));
+      }
+    }
+    double partial = 0.0;
+    for (; i < end; ++i) partial += static_cast<double>(gp[i]) * std::min(static_cast<double>(xp[i]), 0.0);
+    for (int k = 0; k < kLanes; ++k) partial += static_cast<double>(lanes[k]);
+    row_sums[r] = partial;
   });
   if (!grad_weight.defined()) return;
   std::vector<double> channel_sums(weight.numel(), 0.0);

@@ -151,6 +151,85 @@ ChannelLayout channel_layout(const Tensor& x) {
   return l;
 }
 
+// Row kernels over one (n, c) plane of `len` contiguous values. __restrict and kLanes
+// independent double partial sums let the compiler vectorise them: one running double sum is a
+// serial chain of dependent adds, and without __restrict the stores were not vectorised either
+// (batch_norm eval was 5x slower than an add of the same size). The lanes are combined in a
+// fixed order, so results still do not depend on the thread count.
+constexpr int kLanes = 8;
+
+template <typename T, typename S>
+double row_sum(const T* __restrict row, int64_t len) {
+  double lanes[kLanes] = {};
+  int64_t s = 0;
+  for (; s + kLanes <= len; s += kLanes) {
+    for (int k = 0; k < kLanes; ++k) lanes[k] += static_cast<double>(static_cast<S>(row[s + k]));
+  }
+  double total = 0.0;
+  for (; s < len; ++s) total += static_cast<double>(static_cast<S>(row[s]));
+  for (int k = 0; k < kLanes; ++k) total += lanes[k];
+  return total;
+}
+
+template <typename T, typename S>
+double row_squared_deviations(const T* __restrict row, int64_t len, double mean) {
+  double lanes[kLanes] = {};
+  int64_t s = 0;
+  for (; s + kLanes <= len; s += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      const double d = static_cast<double>(static_cast<S>(row[s + k])) - mean;
+      lanes[k] += d * d;
+    }
+  }
+  double total = 0.0;
+  for (; s < len; ++s) {
+    const double d = static_cast<double>(static_cast<S>(row[s])) - mean;
+    total += d * d;
+  }
+  for (int k = 0; k < kLanes; ++k) total += lanes[k];
+  return total;
+}
+
+// Adds sum(dy) and sum(dy * (x - mean)) over the row to the two accumulators.
+template <typename T, typename S>
+void row_grad_sums(const T* __restrict x, const T* __restrict dy, int64_t len, double mean, double& sum_dy,
+                   double& sum_dy_xc) {
+  double lanes_dy[kLanes] = {}, lanes_dy_xc[kLanes] = {};
+  int64_t s = 0;
+  for (; s + kLanes <= len; s += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      const double g = static_cast<double>(static_cast<S>(dy[s + k]));
+      lanes_dy[k] += g;
+      lanes_dy_xc[k] += g * (static_cast<double>(static_cast<S>(x[s + k])) - mean);
+    }
+  }
+  for (; s < len; ++s) {
+    const double g = static_cast<double>(static_cast<S>(dy[s]));
+    sum_dy += g;
+    sum_dy_xc += g * (static_cast<double>(static_cast<S>(x[s])) - mean);
+  }
+  for (int k = 0; k < kLanes; ++k) {
+    sum_dy += lanes_dy[k];
+    sum_dy_xc += lanes_dy_xc[k];
+  }
+}
+
+// out = (x - m) * scale + shift
+template <typename T, typename S>
+void row_affine(const T* __restrict in, T* __restrict out, int64_t len, S m, S scale, S shift) {
+  for (int64_t s = 0; s < len; ++s) out[s] = static_cast<T>((static_cast<S>(in[s]) - m) * scale + shift);
+}
+
+// grad_x = k * (dy - mean_dy - (x - m) * invstd * mean_dy_xhat)
+template <typename T, typename S>
+void row_grad_x(const T* __restrict x, const T* __restrict dy, T* __restrict gx, int64_t len, S k, S m, S invstd,
+                S mean_dy, S mean_dy_xhat) {
+  for (int64_t s = 0; s < len; ++s) {
+    const S xhat = (static_cast<S>(x[s]) - m) * invstd;
+    gx[s] = static_cast<T>(k * (static_cast<S>(dy[s]) - mean_dy - xhat * mean_dy_xhat));
+  }
+}
+
 // Channels per thread chunk: about kParallelGrain values each.
 int64_t channel_grain(const ChannelLayout& l) { return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, l.count())); }
 
@@ -177,18 +256,11 @@ void batch_norm_cpu_typed(const Tensor& out, const Tensor& save_mean, const Tens
         // Two passes in double: the mean first, then squared deviations from it, which avoids the
         // cancellation of E[x^2] - E[x]^2 when |mean| >> std.
         double total = 0.0;
-        for (int64_t n = 0; n < l.batch; ++n) {
-          const T* row = xp + l.offset(n, c);
-          for (int64_t s = 0; s < l.spatial; ++s) total += static_cast<double>(static_cast<S>(row[s]));
-        }
+        for (int64_t n = 0; n < l.batch; ++n) total += row_sum<T, S>(xp + l.offset(n, c), l.spatial);
         mean = total / static_cast<double>(count);
         double squares = 0.0;
         for (int64_t n = 0; n < l.batch; ++n) {
-          const T* row = xp + l.offset(n, c);
-          for (int64_t s = 0; s < l.spatial; ++s) {
-            const double d = static_cast<double>(static_cast<S>(row[s])) - mean;
-            squares += d * d;
-          }
+          squares += row_squared_deviations<T, S>(xp + l.offset(n, c), l.spatial, mean);
         }
         const double biased_var = squares / static_cast<double>(count);
         invstd = 1.0 / std::sqrt(biased_var + eps);
@@ -208,9 +280,7 @@ void batch_norm_cpu_typed(const Tensor& out, const Tensor& save_mean, const Tens
       const S scale = static_cast<S>((wp ? static_cast<double>(wp[c]) : 1.0) * invstd);
       const S shift = bp ? bp[c] : S(0);
       for (int64_t n = 0; n < l.batch; ++n) {
-        const T* row = xp + l.offset(n, c);
-        T* out_row = op + l.offset(n, c);
-        for (int64_t s = 0; s < l.spatial; ++s) out_row[s] = static_cast<T>((static_cast<S>(row[s]) - m) * scale + shift);
+        row_affine<T, S>(xp + l.offset(n, c), op + l.offset(n, c), l.spatial, m, scale, shift);
       }
     }
   });
@@ -242,18 +312,13 @@ void batch_norm_backward_cpu_typed(const Tensor& grad_x, const Tensor& grad_weig
     for (int64_t c = c_begin; c < c_end; ++c) {
       const double mean = static_cast<double>(meanp[c]);
       const double invstd = static_cast<double>(invstdp[c]);
-      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      double sum_dy = 0.0, sum_dy_xc = 0.0;
       if (need_sums) {
         for (int64_t n = 0; n < l.batch; ++n) {
-          const T* xrow = xp + l.offset(n, c);
-          const T* grow = gp + l.offset(n, c);
-          for (int64_t s = 0; s < l.spatial; ++s) {
-            const double dy = static_cast<double>(static_cast<S>(grow[s]));
-            sum_dy += dy;
-            sum_dy_xhat += dy * (static_cast<double>(static_cast<S>(xrow[s])) - mean) * invstd;
-          }
+          row_grad_sums<T, S>(xp + l.offset(n, c), gp + l.offset(n, c), l.spatial, mean, sum_dy, sum_dy_xc);
         }
       }
+      const double sum_dy_xhat = sum_dy_xc * invstd;
       if (gwp) gwp[c] = static_cast<S>(sum_dy_xhat);
       if (gbp) gbp[c] = static_cast<S>(sum_dy);
       if (!gxp) continue;
@@ -262,13 +327,8 @@ void batch_norm_backward_cpu_typed(const Tensor& grad_x, const Tensor& grad_weig
       const S mean_dy_xhat = static_cast<S>(training ? sum_dy_xhat * inv_count : 0.0);
       const S m = static_cast<S>(mean), is = static_cast<S>(invstd);
       for (int64_t n = 0; n < l.batch; ++n) {
-        const T* xrow = xp + l.offset(n, c);
-        const T* grow = gp + l.offset(n, c);
-        T* gxrow = gxp + l.offset(n, c);
-        for (int64_t s = 0; s < l.spatial; ++s) {
-          const S xhat = (static_cast<S>(xrow[s]) - m) * is;
-          gxrow[s] = static_cast<T>(k * (static_cast<S>(grow[s]) - mean_dy - xhat * mean_dy_xhat));
-        }
+        row_grad_x<T, S>(xp + l.offset(n, c), gp + l.offset(n, c), gxp + l.offset(n, c), l.spatial, k, m, is, mean_dy,
+                         mean_dy_xhat);
       }
     }
   });
