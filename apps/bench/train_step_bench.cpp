@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/bench/device_timer.h"
+#include "apps/common/trainer_precision.h"
 #include "framework/amp/grad_scaler.h"
 #include "framework/common/check.h"
 #include "framework/distributed/communicator.h"
@@ -108,13 +109,14 @@ StepResult bench_one(const std::string& network, const std::string& precision, c
   // gradient arrives as sparse rows, so their source divides by the scale itself, and they step
   // exactly when the backbone does (an inf/NaN anywhere reaches the embeddings' gradient too).
   const optim::SGDOptions sgd = optim::SGDOptions(0.1).momentum(0.9).weight_decay(5e-4);
-  const std::vector<Tensor> backbone_params = model->parameters();
+  // As apps/train does (apps/common/trainer_precision.h): the optimizer updates float32 master
+  // copies of the 16-bit body parameters, the counterpart of PyTorch's autocast, which keeps
+  // float32 parameters. In fp32 the parameters are their own masters (nothing is copied).
+  apps::MasterWeights master(model->named_parameters());
+  const std::vector<Tensor>& backbone_params = master.params();
   optim::SGD backbone_opt(backbone_params, sgd);
   heads::SparseRowSGD fc_opt(pfc->parameters(), sgd);
-  // fp16 keeps the body's parameters (hence gradients) in float16: FaceFlow has no float32 master
-  // copy, so unscaling happens in float16 (allow_fp16_grads). bf16 and fp32 need no scaling.
-  amp::GradScaler scaler(
-      amp::GradScalerOptions().enabled(body_dtype == DType::Float16).allow_fp16_grads(true));
+  amp::GradScaler scaler(amp::GradScalerOptions().enabled(body_dtype == DType::Float16));
   fc_opt.set_sparse_grad_source(
       pfc->weight,
       [&] {
@@ -134,17 +136,19 @@ StepResult bench_one(const std::string& network, const std::string& precision, c
   auto step = [&] {  // returns whether the parameters were updated
     loss = pfc->forward(model->forward(images), labels);
     scaler.scale(loss).backward();
+    master.grads_to_master();
     scaler.unscale_(backbone_opt);
     optim::clip_grad_norm_(backbone_params, kClipNorm);
     const bool updated = scaler.step(backbone_opt);
     if (updated) {
       fc_opt.step();
+      master.master_to_model();
     } else {
       pfc->clear_sparse_grad();
       ++r.skipped_steps;
     }
     scaler.update();
-    backbone_opt.zero_grad();
+    master.zero_grad();
     fc_opt.zero_grad();
     return updated;
   };
