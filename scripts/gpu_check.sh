@@ -17,7 +17,7 @@
 #   scripts/gpu_check.sh --pack SRC_BUILD DEST   # on the build machine: a carry-able build (below)
 #
 # Carrying a build (the device tool carries at most 64 MiB with the working tree): --pack copies
-# from a CUDA build directory the CUDA test binaries, apps/bench and FaceFlow's shared libraries,
+# from a CUDA build directory the CUDA test binaries, apps/bench, apps/train, apps/val and FaceFlow's shared libraries,
 # stripped, plus every shared library they load that is neither the C/C++ runtime nor CUDA's
 # (fmt, OpenBLAS, gfortran, MPI, ...: the GPU machine's image may lack them), into one
 # DEST/ff_carry.tar.xz. Carry DEST and run `FF_BUILD_DIR=DEST scripts/gpu_check.sh`: the archive is
@@ -26,7 +26,7 @@
 #
 # Build: if the build directory has no loadable ff_*cuda*_tests binary (not carried, or built
 # against libraries this machine lacks) and a GPU is present, it configures a Release build for
-# sm_90 only, without MPI, and builds just the CUDA test binaries and apps/bench (under 4 minutes
+# sm_90 only, without MPI, and builds just the CUDA test binaries, bench, train and val (under 4 minutes
 # on 16 cores). Without a GPU (no nvidia-smi, or it lists none) nothing is built, the test binaries
 # found still run (their GPU tests skip, printing why) and the GPU benchmarks are skipped with the
 # reason. Exit status: 0 when every step passed or was skipped, 1 otherwise.
@@ -49,7 +49,7 @@ pack() {
     { echo "gpu_check --pack: $src is not a CUDA build (FF_WITH_CUDA is not ON in its CMakeCache.txt)" >&2; return 2; }
   local stage files=() f
   stage="$(mktemp -d)"
-  (cd "$src" && find . -maxdepth 3 -type f \( -name '*.so' -o -path './tests/ff_*cuda*_tests' -o -path './apps/bench' \) \
+  (cd "$src" && find . -maxdepth 3 -type f \( -name '*.so' -o -path './tests/ff_*cuda*_tests' -o -path './apps/bench' -o -path './apps/train' -o -path './apps/val' \) \
      ! -path '*/CMakeFiles/*' | sort) > "$stage/list"
   mapfile -t files < "$stage/list"
   grep -q '^./apps/bench$' "$stage/list" || echo "gpu_check --pack: warning: $src/apps/bench is not built" >&2
@@ -184,7 +184,9 @@ else
   if timeout 60 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFF_WITH_CUDA=ON \
        -DCMAKE_CUDA_ARCHITECTURES=90 -DFF_WITH_MPI=OFF "${launcher[@]}" >"$out_dir/configure.log" 2>&1; then
     mapfile -t targets < <(ninja -C "$build_dir" -t targets all 2>/dev/null | grep -oE '^ff_[A-Za-z0-9_]*cuda[A-Za-z0-9_]*_tests' | sort -u)
-    ninja -C "$build_dir" -t targets all 2>/dev/null | grep -qE '^bench:' && targets+=(bench)
+    for app in bench train val; do
+      ninja -C "$build_dir" -t targets all 2>/dev/null | grep -qE "^$app:" && targets+=("$app")
+    done
     if timeout 240 ninja -C "$build_dir" -j "$(nproc)" "${targets[@]}" >"$out_dir/build.log" 2>&1; then
       add_row build PASS $((SECONDS - t0)) "built ${targets[*]}"
     else
@@ -260,6 +262,29 @@ run_bench() {
     add_row "$step" FAIL $((SECONDS - t0)) "exit $rc; see $(basename "$logf")"
   fi
 }
+
+# ---- 2b. the apps on the GPU ---------------------------------------------------------------------------
+# A short training run (configs/synthetic_tiny: the synthetic identities, tiny mbf) in fp16 on the
+# device, which exercises the trainer's CUDA path (loader transfer, GradScaler with float32 master
+# weights, Partial FC, checkpoints) stopped after 4 of its 8 steps and resumed, then val on the device.
+train_bin="$build_dir/apps/train"
+val_bin="$build_dir/apps/val"
+if [[ -n "$no_gpu_reason" ]]; then
+  add_row "apps on GPU" SKIP 0 "$no_gpu_reason"
+elif ! loadable "$train_bin" || ! loadable "$val_bin"; then
+  add_row "apps on GPU" FAIL 0 "apps/train or apps/val not built or not loadable"
+else
+  apps_dir="$out_dir/apps_gpu"
+  rm -rf "$apps_dir"
+  tiny=(--config "$root/configs/synthetic_tiny.prototxt" --set device=cuda --set precision=fp16
+        --set "data.path=$apps_dir/synthetic" --set "logging.output=$apps_dir/train")
+  run_bench "train synthetic_tiny fp16, steps 1-4 (cuda)" 60 "$out_dir/train_gpu.log" "$train_bin" "${tiny[@]}" \
+    --set optimizer.max_steps=4
+  run_bench "train resumed, steps 5-8 (cuda)" 40 "$out_dir/train_gpu_resume.log" "$train_bin" "${tiny[@]}" \
+    --set logging.resume=true
+  run_bench "val (cuda)" 40 "$out_dir/val_gpu.log" "$val_bin" --network mbf --model "$apps_dir/train/model.safetensors" \
+    --data "$apps_dir/synthetic/val" --targets lfw --device cuda --embedding-size 64 --width-divisor 8 --image-size 32
+fi
 
 bench="$build_dir/apps/bench"
 torch_ok=0
