@@ -1,16 +1,20 @@
 // build/apps/train on 2 ranks (mpirun, CPU): an interrupted + resumed run gives the losses of the
-// uninterrupted one, and its 2-rank checkpoint resumes on 1 rank with the FC re-sharded.
+// uninterrupted one, and its 2-rank checkpoint resumes on 1 and on 3 ranks with the FC re-sharded.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <tuple>
+#include <vector>
 
 #include "apps/common/trainer.h"
 #include "apps/common/trainer_checkpoint.h"
 #include "framework/distributed/communicator.h"
 #include "framework/io/safetensors.h"
+#include "ops/shape/shape.h"
 #include "tests/apps_train/train_test_util.h"
 
 namespace ff::apps {
@@ -132,6 +136,60 @@ TEST_F(TwoRankTraining, TwoRankCheckpointResumesOnOneRankWithTheFcResharded) {
   const double two_rank = step_losses(whole_).at(4);
   std::printf("step 4 loss: 2 ranks x 8 images %.6f, 1 rank x 16 images %.6f\n", two_rank, more.step_losses[0]);
   EXPECT_NEAR(more.step_losses[0], two_rank, 0.03 * std::abs(two_rank));  // measured: 0.8% apart
+}
+
+// The shard files of a checkpoint, as (begin, end, path), sorted by begin.
+std::vector<std::tuple<int64_t, int64_t, std::string>> fc_shard_files(const std::string& checkpoint) {
+  std::vector<std::tuple<int64_t, int64_t, std::string>> shards;
+  for (const auto& entry : testing::fs::directory_iterator(checkpoint)) {
+    long long begin = 0, end = 0;
+    const std::string name = entry.path().filename().string();
+    if (std::sscanf(name.c_str(), "fc_rows_%lld_%lld.safetensors", &begin, &end) == 2) {
+      shards.emplace_back(begin, end, entry.path().string());
+    }
+  }
+  std::sort(shards.begin(), shards.end());
+  return shards;
+}
+
+TEST_F(TwoRankTraining, TwoRankCheckpointResumesOnThreeRanksWithUnevenShards) {
+  ASSERT_EQ(rc_first_, 0) << testing::read_text(root_ + "/first.log");
+  const std::string saved = resumed_ + "/checkpoint_step3";
+  // Three ranks of 5 images: global batch 15, so 80 images still give 5 steps per epoch and the
+  // same schedule. The first run only loads and saves (max_steps = the saved step).
+  const std::string three = temp_dir("three_ranks");
+  const std::string args = "--set logging.output=" + three + " --set optimizer.batch_size=5 --resume " + saved;
+  ASSERT_EQ(launch_train(3, config_path_, args + " --set optimizer.max_steps=3", three + "_load.log"), 0)
+      << testing::read_text(three + "_load.log");
+
+  // 20 classes over 3 ranks: three contiguous row ranges covering [0, 20), none of them the
+  // 2-rank ranges; every row (weights and momentum) equals the 2-rank checkpoint's.
+  const auto shards = fc_shard_files(three + "/checkpoint_step3");
+  ASSERT_EQ(shards.size(), 3u);
+  int64_t next = 0;
+  for (const auto& [begin, end, path] : shards) {
+    std::printf("3-rank shard: rows [%lld, %lld)\n", static_cast<long long>(begin), static_cast<long long>(end));
+    EXPECT_EQ(begin, next);
+    EXPECT_GT(end, begin);
+    next = end;
+  }
+  EXPECT_EQ(next, 20);
+  const auto two = fc_shard_files(saved);
+  ASSERT_EQ(two.size(), 2u);
+  for (const char* key : {"weight", "optimizer.state.0.0.momentum_buffer"}) {
+    std::vector<Tensor> saved_rows, resharded_rows;
+    for (const auto& [b, e, path] : two) saved_rows.push_back(load_safetensors(path).tensors.at(key));
+    for (const auto& [b, e, path] : shards) resharded_rows.push_back(load_safetensors(path).tensors.at(key));
+    EXPECT_TRUE(same_bytes(concat(resharded_rows, 0), concat(saved_rows, 0))) << key;
+  }
+
+  // Training continues on three ranks with finite losses.
+  ASSERT_EQ(launch_train(3, config_path_, args + " --set optimizer.max_steps=5", three + "_train.log"), 0)
+      << testing::read_text(three + "_train.log");
+  const auto losses = step_losses(three);
+  ASSERT_TRUE(losses.count(5)) << testing::read_text(three + "_train.log");
+  EXPECT_TRUE(std::isfinite(losses.at(4)));
+  EXPECT_TRUE(std::isfinite(losses.at(5)));
 }
 
 TEST_F(TwoRankTraining, NonFiniteLossEndsEveryRankWithTheMessageAndACheckpoint) {
