@@ -17,6 +17,13 @@ std::string RoutingCommunicator::backend_name() const {
   return device_->backend_name() + "+" + host_.backend_name();
 }
 
+void RoutingCommunicator::abort(const std::string& message) {
+  host_.abort(message);
+  // Not reached: every backend's abort ends the job. The compiler cannot see that through the
+  // virtual call, and a [[noreturn]] function must not return.
+  fatal_error(message);
+}
+
 Communicator& RoutingCommunicator::route(const Tensor& t) {
   // An undefined tensor goes to the host backend, whose argument check names the problem.
   return t.defined() && t.device().type == DeviceType::CUDA ? *device_ : host_;

@@ -39,7 +39,7 @@ class RoutingCommunicator final : public Communicator {
   void broadcast(const Tensor& t, int root) override;
   Tensor all_to_all(const Tensor& in) override;
   void barrier() override { host_.barrier(); }
-  [[noreturn]] void abort(const std::string& message) override { host_.abort(message); }
+  [[noreturn]] void abort(const std::string& message) override;
 
   Tensor all_gather_v(const Tensor& in, const std::vector<int64_t>& counts) override;
   Tensor reduce_scatter_v(const Tensor& in, const std::vector<int64_t>& counts, ReduceOp op = ReduceOp::Sum) override;
