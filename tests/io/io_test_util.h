@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "framework/common/check.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff::testing {
 
@@ -53,25 +54,5 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-// Runs `fn`, expecting ff::Error whose message contains every one of `parts`.
-template <typename Fn>
-::testing::AssertionResult throws_error_with(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& part : parts) {
-      if (msg.find(part) == std::string::npos) {
-        return ::testing::AssertionFailure() << "error message lacks \"" << part << "\": " << msg;
-      }
-    }
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw a non-ff::Error: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "no exception thrown";
-}
-
 }  // namespace ff::testing
 
-#define EXPECT_FF_ERROR(stmt, ...) EXPECT_TRUE(::ff::testing::throws_error_with([&] { stmt; }, {__VA_ARGS__}))

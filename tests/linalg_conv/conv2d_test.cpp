@@ -12,7 +12,7 @@ namespace {
 using testing::all_close;
 using testing::ConvRef;
 using testing::random_tensor;
-using testing::throws_mentioning;
+using testing::throws_error_with;
 
 struct ConvCase {
   const char* name;
@@ -157,36 +157,36 @@ TEST(Conv2d, HalfAndBFloat16MatchFloat32) {
 
 TEST(Conv2dErrors, ChannelsNotDivisibleByGroups) {
   const Tensor x = zeros({1, 6, 8, 8}), w = zeros({4, 2, 3, 3});
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {1, 1}, 4)); },
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {1, 1}, 4)); },
                                 {"conv2d", "divisible by groups", "[1, 6, 8, 8]", "[4, 2, 3, 3]"}));
 }
 
 TEST(Conv2dErrors, WeightChannelsPerGroupMismatch) {
   const Tensor x = zeros({1, 6, 8, 8}), w = zeros({4, 6, 3, 3});
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {1, 1}, 2)); },
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {1, 1}, 2)); },
                                 {"conv2d", "[4, 6, 3, 3]", "[1, 6, 8, 8]", "groups 2", "needs 3"}));
 }
 
 TEST(Conv2dErrors, RanksAndBias) {
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(zeros({6, 8, 8}), zeros({4, 6, 3, 3})); }, {"conv2d", "[6, 8, 8]"}));
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(zeros({1, 6, 8, 8}), zeros({4, 6, 3})); }, {"conv2d", "[4, 6, 3]"}));
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(zeros({1, 6, 8, 8}), zeros({4, 6, 3, 3}), zeros({5})); },
+  EXPECT_TRUE(throws_error_with([&] { conv2d(zeros({6, 8, 8}), zeros({4, 6, 3, 3})); }, {"conv2d", "[6, 8, 8]"}));
+  EXPECT_TRUE(throws_error_with([&] { conv2d(zeros({1, 6, 8, 8}), zeros({4, 6, 3})); }, {"conv2d", "[4, 6, 3]"}));
+  EXPECT_TRUE(throws_error_with([&] { conv2d(zeros({1, 6, 8, 8}), zeros({4, 6, 3, 3}), zeros({5})); },
                                 {"conv2d", "bias", "[5]", "[4, 6, 3, 3]"}));
 }
 
 TEST(Conv2dErrors, KernelLargerThanPaddedInput) {
   const Tensor x = zeros({1, 2, 4, 9}), w = zeros({3, 2, 3, 3});
   // Dilated extent 2 * (3 - 1) + 1 = 5 > 4 rows.
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {2, 1})); },
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {2, 1})); },
                                 {"conv2d", "larger than the padded input", "[1, 2, 4, 9]", "[3, 2, 3, 3]", "5"}));
 }
 
 TEST(Conv2dErrors, BadParametersAndDtypes) {
   const Tensor x = zeros({1, 2, 8, 8}), w = zeros({3, 2, 3, 3});
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, w, Tensor(), params({0, 1}, {0, 0})); }, {"conv2d", "stride [0, 1]"}));
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, w, Tensor(), params({1, 1}, {-1, 0})); }, {"conv2d", "padding [-1, 0]"}));
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {1, 1}, 0)); }, {"conv2d", "groups"}));
-  EXPECT_TRUE(throws_mentioning([&] { conv2d(x, zeros({3, 2, 3, 3}, DType::Float64)); },
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, w, Tensor(), params({0, 1}, {0, 0})); }, {"conv2d", "stride [0, 1]"}));
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, w, Tensor(), params({1, 1}, {-1, 0})); }, {"conv2d", "padding [-1, 0]"}));
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, w, Tensor(), params({1, 1}, {0, 0}, {1, 1}, 0)); }, {"conv2d", "groups"}));
+  EXPECT_TRUE(throws_error_with([&] { conv2d(x, zeros({3, 2, 3, 3}, DType::Float64)); },
                                 {"conv2d", "float32[1, 2, 8, 8]", "float64[3, 2, 3, 3]"}));
 }
 

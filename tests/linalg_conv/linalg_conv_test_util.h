@@ -12,6 +12,7 @@
 #include "ops/conv/conv2d.h"
 #include "ops/tensor_ops/fill.h"
 #include "ops/tensor_ops/random.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff::testing {
 
@@ -40,32 +41,7 @@ inline ::testing::AssertionResult all_close(const Tensor& actual, const std::vec
   return ::testing::AssertionSuccess() << "max abs error " << worst;
 }
 
-inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double atol, double rtol) {
-  if (actual.sizes() != expected.sizes()) {
-    return ::testing::AssertionFailure() << "shape " << shape_str(actual.sizes()) << " vs expected "
-                                         << shape_str(expected.sizes());
-  }
-  return all_close(actual, to_vector<double>(expected), atol, rtol);
-}
-
-// Runs f, expecting ff::Error whose message contains every string in `needles`.
-template <typename F>
-::testing::AssertionResult throws_mentioning(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) {
-      if (msg.find(n) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message lacks '" << n << "': " << msg;
-      }
-    }
-    return ::testing::AssertionSuccess() << msg;
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw a non-ff::Error: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
+// all_close(Tensor, Tensor, ...) and throws_error_with come from tests/common/test_assertions.h.
 
 // Rounds a tensor's values through `dtype` and back to float32 (what a 16-bit input really holds).
 inline Tensor rounded_through(const Tensor& t, DType dtype) { return t.to(dtype).to(DType::Float32); }

@@ -12,7 +12,7 @@
 namespace ff {
 namespace {
 
-using margin_test::throws_with;
+using margin_test::throws_error_with;
 
 TEST(ClassShard, BalancedContiguousForAnyClassCount) {
   for (int64_t classes = 1; classes <= 40; ++classes) {
@@ -30,8 +30,8 @@ TEST(ClassShard, BalancedContiguousForAnyClassCount) {
       EXPECT_LE(hi - lo, 1);
     }
   }
-  EXPECT_TRUE(throws_with([] { heads::class_shard(10, 2, 2); }, {"rank 2", "world of 2"}));
-  EXPECT_TRUE(throws_with([] { heads::class_shard(0, 2, 0); }, {"num_classes"}));
+  EXPECT_TRUE(throws_error_with([] { heads::class_shard(10, 2, 2); }, {"rank 2", "world of 2"}));
+  EXPECT_TRUE(throws_error_with([] { heads::class_shard(0, 2, 0); }, {"num_classes"}));
 }
 
 TEST(ClassSampler, CountsFollowArcfaceTorchRounding) {
@@ -39,7 +39,7 @@ TEST(ClassSampler, CountsFollowArcfaceTorchRounding) {
   EXPECT_EQ(heads::sampled_count(257487, 0.2), 51497);  // WebFace42M / 8 ranks, PFC-0.2
   EXPECT_EQ(heads::sampled_count(10, 0.25), 2);         // int(2.5)
   EXPECT_EQ(heads::sampled_count(10, 0.0), 0);
-  EXPECT_TRUE(throws_with([] { heads::sampled_count(10, 1.5); }, {"sample_rate", "1.5"}));
+  EXPECT_TRUE(throws_error_with([] { heads::sampled_count(10, 1.5); }, {"sample_rate", "1.5"}));
 }
 
 TEST(ClassSampler, KeepsPositivesFillsWithNegativesAndMapsLabels) {

@@ -20,7 +20,7 @@ using margin_test::all_close;
 using margin_test::host;
 using margin_test::reference_logits;
 using margin_test::reference_target;
-using margin_test::throws_with;
+using margin_test::throws_error_with;
 
 constexpr double kPi = 3.14159265358979323846;
 
@@ -243,19 +243,19 @@ TEST(CombinedMargin, Float32Float16AndInt32Labels) {
 
 TEST(CombinedMargin, ErrorsNameShapesLabelsAndOptions) {
   const Tensor x = zeros({3, 4}, DType::Float64);
-  EXPECT_TRUE(throws_with([&] { combined_margin(x, tensor_from(std::vector<int64_t>{0, 4, 1}, {3}), heads::arcface()); },
+  EXPECT_TRUE(throws_error_with([&] { combined_margin(x, tensor_from(std::vector<int64_t>{0, 4, 1}, {3}), heads::arcface()); },
                           {"labels[1] = 4", "4 columns"}));
-  EXPECT_TRUE(throws_with([&] { combined_margin(x, tensor_from(std::vector<int64_t>{0, -2, 1}, {3}), heads::arcface()); },
+  EXPECT_TRUE(throws_error_with([&] { combined_margin(x, tensor_from(std::vector<int64_t>{0, -2, 1}, {3}), heads::arcface()); },
                           {"labels[1] = -2"}));
-  EXPECT_TRUE(throws_with([&] { combined_margin(x, zeros({2}, DType::Int64), heads::arcface()); },
+  EXPECT_TRUE(throws_error_with([&] { combined_margin(x, zeros({2}, DType::Int64), heads::arcface()); },
                           {"[3]", "float64[3, 4]"}));
-  EXPECT_TRUE(throws_with([&] { combined_margin(zeros({3}, DType::Float64), zeros({3}, DType::Int64), heads::arcface()); },
+  EXPECT_TRUE(throws_error_with([&] { combined_margin(zeros({3}, DType::Float64), zeros({3}, DType::Int64), heads::arcface()); },
                           {"[N, C]"}));
-  EXPECT_TRUE(throws_with([&] { combined_margin(x, zeros({3}, DType::Float32), heads::arcface()); }, {"int64 or int32"}));
+  EXPECT_TRUE(throws_error_with([&] { combined_margin(x, zeros({3}, DType::Float32), heads::arcface()); }, {"int64 or int32"}));
   MarginOptions bad = heads::arcface();
   bad.m2 = 4.0;
-  EXPECT_TRUE(throws_with([&] { combined_margin(x, zeros({3}, DType::Int64), bad); }, {"m2", "4"}));
-  EXPECT_TRUE(throws_with([] { heads::margin_preset("sphereface"); }, {"sphereface", "arcface"}));
+  EXPECT_TRUE(throws_error_with([&] { combined_margin(x, zeros({3}, DType::Int64), bad); }, {"m2", "4"}));
+  EXPECT_TRUE(throws_error_with([] { heads::margin_preset("sphereface"); }, {"sphereface", "arcface"}));
 }
 
 TEST(MarginHeads, PresetValues) {

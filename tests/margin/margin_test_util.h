@@ -12,42 +12,13 @@
 #include "framework/core/tensor.h"
 #include "ops/margin/margin.h"
 #include "ops/tensor_ops/fill.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff::margin_test {
 
-inline std::vector<double> host(const Tensor& t) { return to_vector<double>(t); }
-
-inline ::testing::AssertionResult all_close(const std::vector<double>& actual, const std::vector<double>& expected,
-                                            double atol, double rtol = 0.0) {
-  if (actual.size() != expected.size()) {
-    return ::testing::AssertionFailure() << "size " << actual.size() << " vs expected " << expected.size();
-  }
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const double a = actual[i], e = expected[i];
-    if (!(std::abs(a - e) <= atol + rtol * std::abs(e))) {
-      return ::testing::AssertionFailure() << "element " << i << ": " << a << " vs expected " << e << " (atol " << atol
-                                           << ", rtol " << rtol << ")";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-inline ::testing::AssertionResult throws_with(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& frag : fragments) {
-      if (msg.find(frag) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message lacks \"" << frag << "\": " << msg;
-      }
-    }
-    return ::testing::AssertionSuccess() << msg;
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw a non-ff::Error: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "no exception thrown";
-}
+using ::ff::testing::all_close;
+using ::ff::testing::host;
+using ::ff::testing::throws_error_with;
 
 // f(x) of the target column for the given options (before the scale), from the definitions
 // in margin.h: plain formula below θ_b = (π − m2)/m1, each overflow policy above it.

@@ -17,7 +17,7 @@ namespace {
 
 using margin_test::all_close;
 using margin_test::host;
-using margin_test::throws_with;
+using margin_test::throws_error_with;
 
 // torch SGD on one element with a zero-initialised buffer and no dampening.
 double reference_step(double p, double g, double& buf, const SgdUpdateHyper& h) {
@@ -72,14 +72,14 @@ TEST(SparseRowsSgdUpdate, ErrorsNameTheProblem) {
   const Tensor grads = zeros({2, 2}, DType::Float32);
   SgdUpdateHyper h;
   h.lr = 0.1, h.momentum = 0.9;
-  EXPECT_TRUE(throws_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{2, 1}, {2}), grads, h); },
+  EXPECT_TRUE(throws_error_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{2, 1}, {2}), grads, h); },
                           {"strictly increasing", "rows[1] = 1"}));
-  EXPECT_TRUE(throws_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{1, 4}, {2}), grads, h); },
+  EXPECT_TRUE(throws_error_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{1, 4}, {2}), grads, h); },
                           {"rows[1] = 4", "4 rows"}));
-  EXPECT_TRUE(throws_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{1}, {1}), grads, h); },
+  EXPECT_TRUE(throws_error_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{1}, {1}), grads, h); },
                           {"row_grads", "[1, 2]"}));
   h.dampening = 0.1;
-  EXPECT_TRUE(throws_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{0, 1}, {2}), grads, h); },
+  EXPECT_TRUE(throws_error_with([&] { sparse_rows_sgd_update_(param, buf, tensor_from(std::vector<int64_t>{0, 1}, {2}), grads, h); },
                           {"dampening"}));
 }
 
@@ -124,11 +124,11 @@ TEST(SparseRowSGD, RejectsForeignParametersAndDenseGradients) {
   Tensor shard = zeros({4, 2}, DType::Float32).set_requires_grad(true);
   const Tensor other = zeros({4, 2}, DType::Float32).set_requires_grad(true);
   heads::SparseRowSGD opt({shard}, optim::SGDOptions(0.1));
-  EXPECT_TRUE(throws_with([&] { opt.set_sparse_grad_source(other, [] { return heads::SparseRows{}; }); },
+  EXPECT_TRUE(throws_error_with([&] { opt.set_sparse_grad_source(other, [] { return heads::SparseRows{}; }); },
                           {"not in any parameter group"}));
   opt.set_sparse_grad_source(shard, [] { return heads::SparseRows{}; });
   shard.set_grad(zeros({4, 2}, DType::Float32));
-  EXPECT_TRUE(throws_with([&] { opt.step(); }, {"dense gradient"}));
+  EXPECT_TRUE(throws_error_with([&] { opt.step(); }, {"dense gradient"}));
 }
 
 }  // namespace

@@ -7,14 +7,14 @@
 #include "ops/reduce/reduce.h"
 #include "ops/tensor_ops/copy.h"
 #include "ops/tensor_ops/random.h"
-#include "tests/nn_ops/nn_ops_test_util.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff {
 namespace {
 
-using nn_test::all_close;
-using nn_test::host;
-using nn_test::throws_with;
+using testing::all_close;
+using testing::host;
+using testing::throws_error_with;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -111,11 +111,11 @@ TEST(Prelu, NonContiguousMixedDtypeAndHalf) {
 }
 
 TEST(Prelu, BadInputsNameShapes) {
-  EXPECT_TRUE(throws_with([] { prelu(zeros({2, 4, 3}), ones({3})); },
+  EXPECT_TRUE(throws_error_with([] { prelu(zeros({2, 4, 3}), ones({3})); },
                           {"prelu", "float32[3]", "float32[2, 4, 3]", "4 channels"}));
-  EXPECT_TRUE(throws_with([] { prelu(zeros({5}), ones({5})); }, {"no channel dim", "float32[5]"}));
-  EXPECT_TRUE(throws_with([] { prelu(zeros({2, 3}), ones({3, 1})); }, {"[C]", "float32[3, 1]"}));
-  EXPECT_TRUE(throws_with([] { prelu(zeros({2, 3}), Tensor()); }, {"prelu", "weight"}));
+  EXPECT_TRUE(throws_error_with([] { prelu(zeros({5}), ones({5})); }, {"no channel dim", "float32[5]"}));
+  EXPECT_TRUE(throws_error_with([] { prelu(zeros({2, 3}), ones({3, 1})); }, {"[C]", "float32[3, 1]"}));
+  EXPECT_TRUE(throws_error_with([] { prelu(zeros({2, 3}), Tensor()); }, {"prelu", "weight"}));
 }
 
 // ---- dropout ---------------------------------------------------------------------------------------------
@@ -200,10 +200,10 @@ TEST(Dropout, HalfMaskMatchesFloat32) {
 
 TEST(Dropout, InvalidProbabilityIsRejected) {
   Tensor x = ones({2});
-  EXPECT_TRUE(throws_with([&] { dropout(x, 1.0, true); }, {"dropout", "[0, 1)", "1"}));
-  EXPECT_TRUE(throws_with([&] { dropout(x, -0.1, true); }, {"dropout", "-0.1"}));
-  EXPECT_TRUE(throws_with([&] { dropout(x, kNaN, false); }, {"dropout", "nan"}));
-  EXPECT_TRUE(throws_with([&] { dropout(zeros({2}, DType::Int64), 0.5, true); }, {"dropout", "int64[2]"}));
+  EXPECT_TRUE(throws_error_with([&] { dropout(x, 1.0, true); }, {"dropout", "[0, 1)", "1"}));
+  EXPECT_TRUE(throws_error_with([&] { dropout(x, -0.1, true); }, {"dropout", "-0.1"}));
+  EXPECT_TRUE(throws_error_with([&] { dropout(x, kNaN, false); }, {"dropout", "nan"}));
+  EXPECT_TRUE(throws_error_with([&] { dropout(zeros({2}, DType::Int64), 0.5, true); }, {"dropout", "int64[2]"}));
 }
 
 }  // namespace

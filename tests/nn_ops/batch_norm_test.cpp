@@ -7,14 +7,14 @@
 #include "ops/reduce/reduce.h"
 #include "ops/tensor_ops/copy.h"
 #include "ops/tensor_ops/random.h"
-#include "tests/nn_ops/nn_ops_test_util.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff {
 namespace {
 
-using nn_test::all_close;
-using nn_test::host;
-using nn_test::throws_with;
+using testing::all_close;
+using testing::host;
+using testing::throws_error_with;
 
 // Naive reference: per-channel biased statistics over N and spatial, in double.
 struct Reference {
@@ -210,30 +210,30 @@ TEST(BatchNorm, EvalSingleSampleIsAllowed) {
 
 TEST(BatchNorm, BadInputsNameShapesAndValues) {
   Tensor x = zeros({2, 4, 3});
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, ones({3}), Tensor(), Tensor(), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, ones({3}), Tensor(), Tensor(), Tensor(), true); },
                           {"batch_norm", "weight", "[4]", "float32[3]", "float32[2, 4, 3]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), zeros({4, 1}), Tensor(), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), zeros({4, 1}), Tensor(), Tensor(), true); },
                           {"bias", "float32[4, 1]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), zeros({5}), ones({5}), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), Tensor(), zeros({5}), ones({5}), true); },
                           {"running_mean", "[4]", "float32[5]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), zeros({4}), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), Tensor(), zeros({4}), Tensor(), true); },
                           {"running_mean and running_var"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); },
                           {"eval", "running_mean", "float32[2, 4, 3]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(zeros({1, 4}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(zeros({1, 4}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
                           {"expected more than 1 value per channel", "float32[1, 4]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(zeros({1, 4, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(zeros({1, 4, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
                           {"expected more than 1 value per channel", "float32[1, 4, 1, 1]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(zeros({4}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(zeros({4}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
                           {"[N, C]", "float32[4]"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 1.5); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 1.5); },
                           {"momentum", "1.5"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, -1.0); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, -1.0); },
                           {"eps", "-1"}));
-  EXPECT_TRUE(throws_with([&] { batch_norm(zeros({2, 4}, DType::Int64), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(zeros({2, 4}, DType::Int64), Tensor(), Tensor(), Tensor(), Tensor(), true); },
                           {"floating", "int64[2, 4]"}));
   Tensor grad_buffer = zeros({4}).set_requires_grad(true);
-  EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), grad_buffer, ones({4}), true); },
+  EXPECT_TRUE(throws_error_with([&] { batch_norm(x, Tensor(), Tensor(), grad_buffer, ones({4}), true); },
                           {"must not require grad"}));
 }
 
@@ -245,7 +245,7 @@ TEST(BatchNorm, InPlaceChangeOfSavedInputIsDetected) {
     autograd::NoGradGuard no_grad;
     xin.fill_(1.0);
   }
-  EXPECT_TRUE(throws_with([&] { sum(y).backward(); }, {"batch_norm_backward", "modified by an in-place operation"}));
+  EXPECT_TRUE(throws_error_with([&] { sum(y).backward(); }, {"batch_norm_backward", "modified by an in-place operation"}));
 }
 
 }  // namespace

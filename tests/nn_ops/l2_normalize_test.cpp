@@ -6,14 +6,14 @@
 #include "ops/norm/l2_normalize.h"
 #include "ops/reduce/reduce.h"
 #include "ops/tensor_ops/random.h"
-#include "tests/nn_ops/nn_ops_test_util.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff {
 namespace {
 
-using nn_test::all_close;
-using nn_test::host;
-using nn_test::throws_with;
+using testing::all_close;
+using testing::host;
+using testing::throws_error_with;
 
 std::vector<double> naive_l2_normalize(const Tensor& x, int64_t dim, double eps) {
   const std::vector<double> v = host(x.contiguous());
@@ -76,9 +76,9 @@ TEST(L2Normalize, NonContiguousAndHalf) {
 }
 
 TEST(L2Normalize, BadInputsNameDimAndShape) {
-  EXPECT_TRUE(throws_with([] { l2_normalize(zeros({2, 3}), 2); }, {"l2_normalize", "dim 2", "2 dims"}));
-  EXPECT_TRUE(throws_with([] { l2_normalize(zeros({2, 3}), 1, -1.0); }, {"l2_normalize", "eps", "-1"}));
-  EXPECT_TRUE(throws_with([] { l2_normalize(zeros({2, 3}, DType::Int64)); }, {"l2_normalize", "int64[2, 3]"}));
+  EXPECT_TRUE(throws_error_with([] { l2_normalize(zeros({2, 3}), 2); }, {"l2_normalize", "dim 2", "2 dims"}));
+  EXPECT_TRUE(throws_error_with([] { l2_normalize(zeros({2, 3}), 1, -1.0); }, {"l2_normalize", "eps", "-1"}));
+  EXPECT_TRUE(throws_error_with([] { l2_normalize(zeros({2, 3}, DType::Int64)); }, {"l2_normalize", "int64[2, 3]"}));
 }
 
 }  // namespace

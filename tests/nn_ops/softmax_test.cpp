@@ -8,14 +8,14 @@
 #include "ops/softmax/softmax.h"
 #include "ops/tensor_ops/copy.h"
 #include "ops/tensor_ops/random.h"
-#include "tests/nn_ops/nn_ops_test_util.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff {
 namespace {
 
-using nn_test::all_close;
-using nn_test::host;
-using nn_test::throws_with;
+using testing::all_close;
+using testing::host;
+using testing::throws_error_with;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -118,9 +118,9 @@ TEST(Softmax, BackwardOfSoftmaxAndLogSoftmax) {
 }
 
 TEST(Softmax, BadDimNamesTheOp) {
-  EXPECT_TRUE(throws_with([] { softmax(zeros({2, 3}), 2); }, {"softmax", "dim 2", "2 dims"}));
-  EXPECT_TRUE(throws_with([] { log_softmax(zeros({2, 3}), -3); }, {"log_softmax", "dim -3"}));
-  EXPECT_TRUE(throws_with([] { softmax(zeros({2, 3}, DType::Int32), 1); }, {"softmax", "int32[2, 3]"}));
+  EXPECT_TRUE(throws_error_with([] { softmax(zeros({2, 3}), 2); }, {"softmax", "dim 2", "2 dims"}));
+  EXPECT_TRUE(throws_error_with([] { log_softmax(zeros({2, 3}), -3); }, {"log_softmax", "dim -3"}));
+  EXPECT_TRUE(throws_error_with([] { softmax(zeros({2, 3}, DType::Int32), 1); }, {"softmax", "int32[2, 3]"}));
 }
 
 // ---- cross_entropy ---------------------------------------------------------------------------------------
@@ -261,18 +261,18 @@ TEST(CrossEntropy, NonContiguousLogits) {
 
 TEST(CrossEntropy, BadInputsNameRowValueAndShapes) {
   Tensor logits = zeros({3, 5});
-  EXPECT_TRUE(throws_with([&] { cross_entropy(logits, tensor_from(std::vector<int64_t>{0, 7, 1}, {3})); },
+  EXPECT_TRUE(throws_error_with([&] { cross_entropy(logits, tensor_from(std::vector<int64_t>{0, 7, 1}, {3})); },
                           {"cross_entropy", "target[1] = 7", "5 classes"}));
-  EXPECT_TRUE(throws_with([&] { cross_entropy(logits, tensor_from(std::vector<int64_t>{0, 1, -1}, {3})); },
+  EXPECT_TRUE(throws_error_with([&] { cross_entropy(logits, tensor_from(std::vector<int64_t>{0, 1, -1}, {3})); },
                           {"target[2] = -1", "5 classes", "ignore_index -100"}));
-  EXPECT_TRUE(throws_with(
+  EXPECT_TRUE(throws_error_with(
       [&] { cross_entropy(logits, cast(tensor_from(std::vector<int64_t>{5, 0, 0}, {3}), DType::Int32)); },
       {"target[0] = 5", "5 classes"}));
-  EXPECT_TRUE(throws_with([&] { cross_entropy(logits, tensor_from(std::vector<int64_t>{0, 1}, {2})); },
+  EXPECT_TRUE(throws_error_with([&] { cross_entropy(logits, tensor_from(std::vector<int64_t>{0, 1}, {2})); },
                           {"int64[2]", "float32[3, 5]", "[3]"}));
-  EXPECT_TRUE(throws_with([&] { cross_entropy(logits, zeros({3, 1}, DType::Int64)); }, {"int64[3, 1]", "float32[3, 5]"}));
-  EXPECT_TRUE(throws_with([&] { cross_entropy(logits, zeros({3})); }, {"int64 or int32", "float32[3]"}));
-  EXPECT_TRUE(throws_with([&] { cross_entropy(zeros({5}), zeros({1}, DType::Int64)); }, {"[N, C]", "float32[5]"}));
+  EXPECT_TRUE(throws_error_with([&] { cross_entropy(logits, zeros({3, 1}, DType::Int64)); }, {"int64[3, 1]", "float32[3, 5]"}));
+  EXPECT_TRUE(throws_error_with([&] { cross_entropy(logits, zeros({3})); }, {"int64 or int32", "float32[3]"}));
+  EXPECT_TRUE(throws_error_with([&] { cross_entropy(zeros({5}), zeros({1}, DType::Int64)); }, {"[N, C]", "float32[5]"}));
 }
 
 }  // namespace

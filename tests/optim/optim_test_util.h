@@ -9,6 +9,7 @@
 #include "framework/common/check.h"
 #include "framework/core/tensor.h"
 #include "ops/tensor_ops/fill.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff::testing {
 
@@ -27,28 +28,8 @@ inline void set_grad(Tensor& p, const std::vector<double>& values) {
 
 inline std::vector<double> values(const Tensor& t) { return to_vector<double>(t); }
 
-// Runs `fn`, expecting ff::Error whose message contains every one of `parts`.
-template <typename Fn>
-::testing::AssertionResult throws_error_with(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& part : parts) {
-      if (msg.find(part) == std::string::npos) {
-        return ::testing::AssertionFailure() << "error message lacks \"" << part << "\": " << msg;
-      }
-    }
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw a non-ff::Error: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "no exception thrown";
-}
-
 }  // namespace ff::testing
 
-#define EXPECT_FF_ERROR(stmt, ...) EXPECT_TRUE(::ff::testing::throws_error_with([&] { stmt; }, {__VA_ARGS__}))
 
 #define EXPECT_VALUES_NEAR(tensor, expected, tol)                                       \
   do {                                                                                  \

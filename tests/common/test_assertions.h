@@ -1,21 +1,27 @@
-// Helpers shared by the NN-op tests: host copies, tolerance comparisons, error-message checks.
+// Assertions shared by the test suites: host copies of tensors, element-wise closeness, and
+// "this throws ff::Error with a message naming ...". (Suite-specific helpers stay in each
+// directory's *_test_util.h.)
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
+#include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "framework/common/check.h"
 #include "framework/core/tensor.h"
 #include "ops/tensor_ops/fill.h"
 
-namespace ff::nn_test {
+namespace ff::testing {
 
+// The values of `t` (any dtype, device and layout) as doubles, in row-major order.
 inline std::vector<double> host(const Tensor& t) { return to_vector<double>(t); }
 
-// |actual - expected| <= atol + rtol * |expected| element by element (NaNs must match NaNs).
+// |actual - expected| <= atol + rtol * |expected| element by element; a NaN matches a NaN and an
+// infinity the same infinity. Reports the first offender.
 inline ::testing::AssertionResult all_close(const std::vector<double>& actual, const std::vector<double>& expected,
                                             double atol, double rtol = 0.0) {
   if (actual.size() != expected.size()) {
@@ -42,15 +48,17 @@ inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& 
   return all_close(host(actual), host(expected), atol, rtol);
 }
 
-// Runs `f`, expecting an ff::Error whose message contains every one of `fragments`.
-inline ::testing::AssertionResult throws_with(const std::function<void()>& f, const std::vector<std::string>& fragments) {
+// Runs `fn`, expecting an ff::Error whose message contains every one of `parts`; the message is
+// attached to the result either way.
+template <typename Fn>
+::testing::AssertionResult throws_error_with(Fn&& fn, const std::vector<std::string>& parts) {
   try {
-    f();
+    std::forward<Fn>(fn)();
   } catch (const Error& e) {
     const std::string msg = e.what();
-    for (const auto& frag : fragments) {
-      if (msg.find(frag) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message lacks \"" << frag << "\": " << msg;
+    for (const auto& part : parts) {
+      if (msg.find(part) == std::string::npos) {
+        return ::testing::AssertionFailure() << "error message lacks \"" << part << "\": " << msg;
       }
     }
     return ::testing::AssertionSuccess() << msg;
@@ -60,4 +68,7 @@ inline ::testing::AssertionResult throws_with(const std::function<void()>& f, co
   return ::testing::AssertionFailure() << "no exception thrown";
 }
 
-}  // namespace ff::nn_test
+}  // namespace ff::testing
+
+// EXPECT_FF_ERROR(statement, "fragment", ...): the statement throws ff::Error naming every fragment.
+#define EXPECT_FF_ERROR(stmt, ...) EXPECT_TRUE(::ff::testing::throws_error_with([&] { stmt; }, {__VA_ARGS__}))
