@@ -523,40 +523,47 @@ Tensor widened(const Tensor& t) {
 
 Tensor float_like(const Tensor& t) { return Tensor::empty(t.sizes(), DType::Float32, t.device()); }
 
-void conv2d_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
-  FF_DISPATCH_FLOATING(out.dtype(), "conv2d", [&] {
+// Runs kernel(T{}, out, inputs...) with T the compute type of out's dtype: float and double
+// tensors directly; 16-bit ones through float copies (inputs widened, a float output rounded
+// once into `out`), the rule stated at the top of this file for all three conv kernels.
+template <typename Kernel, typename... Inputs>
+void run_in_compute_type(const char* op, const Tensor& out, Kernel&& kernel, const Inputs&... inputs) {
+  FF_DISPATCH_FLOATING(out.dtype(), op, [&] {
     if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-      conv2d_forward_typed<scalar_t>(out, x, w, bias, p);
+      kernel(scalar_t{}, out, inputs...);
     } else {
       const Tensor out_f = float_like(out);
-      conv2d_forward_typed<float>(out_f, widened(x), widened(w), widened(bias), p);
+      kernel(float{}, out_f, widened(inputs)...);
       copy_into(out, out_f);
     }
   });
 }
 
+void conv2d_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  run_in_compute_type(
+      "conv2d", out,
+      [&](auto t, const Tensor& o, const Tensor& xc, const Tensor& wc, const Tensor& bc) {
+        conv2d_forward_typed<decltype(t)>(o, xc, wc, bc, p);
+      },
+      x, w, bias);
+}
+
 void conv2d_backward_input_cpu(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
-  FF_DISPATCH_FLOATING(grad_x.dtype(), "conv2d_backward_input", [&] {
-    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-      conv2d_backward_input_typed<scalar_t>(grad_x, grad_out, w, p);
-    } else {
-      const Tensor gx_f = float_like(grad_x);
-      conv2d_backward_input_typed<float>(gx_f, widened(grad_out), widened(w), p);
-      copy_into(grad_x, gx_f);
-    }
-  });
+  run_in_compute_type(
+      "conv2d_backward_input", grad_x,
+      [&](auto t, const Tensor& gx, const Tensor& go, const Tensor& wc) {
+        conv2d_backward_input_typed<decltype(t)>(gx, go, wc, p);
+      },
+      grad_out, w);
 }
 
 void conv2d_backward_weight_cpu(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
-  FF_DISPATCH_FLOATING(grad_w.dtype(), "conv2d_backward_weight", [&] {
-    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-      conv2d_backward_weight_typed<scalar_t>(grad_w, grad_out, x, p);
-    } else {
-      const Tensor gw_f = float_like(grad_w);
-      conv2d_backward_weight_typed<float>(gw_f, widened(grad_out), widened(x), p);
-      copy_into(grad_w, gw_f);
-    }
-  });
+  run_in_compute_type(
+      "conv2d_backward_weight", grad_w,
+      [&](auto t, const Tensor& gw, const Tensor& go, const Tensor& xc) {
+        conv2d_backward_weight_typed<decltype(t)>(gw, go, xc, p);
+      },
+      grad_out, x);
 }
 
 }  // namespace
