@@ -57,6 +57,7 @@ struct TrainConfig {
   std::string val_dir;                // default: data_path, then data_path/val
   int num_workers = 2;
   std::string image_dtype = "fp32";   // loader output dtype: "fp32" | "fp16"
+  bool skip_bad_records = false;      // skip and count bad records instead of stopping
   // synthetic dataset size (data_format "synthetic": generated under data_path when missing)
   int64_t synthetic_identities = 1000;
   int64_t synthetic_images_per_identity = 20;

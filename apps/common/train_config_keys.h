@@ -29,6 +29,10 @@ std::string list_keys(const google::protobuf::Descriptor* section);
 // itself or an unknown type).
 const google::protobuf::FieldDescriptor* section_of(const google::protobuf::Descriptor* type);
 
+// The dotted keys that TrainConfig fields are read from and printed to (train_config.cpp's
+// binding table), in table order; for the test that every proto key is bound exactly once.
+std::vector<std::string> bound_keys();
+
 class ConfigLocator {
  public:
   // `tree` holds the locations of the parsed file (may be null: no locations known); it must

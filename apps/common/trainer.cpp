@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "apps/common/trainer_checkpoint.h"
@@ -17,6 +18,7 @@
 #include "models/heads/margin_heads.h"
 #include "models/heads/sparse_row_sgd.h"
 #include "models/model_factory.h"
+#include "ops/tensor_ops/fill.h"
 
 namespace ff::apps {
 namespace {
@@ -36,6 +38,15 @@ Device resolve_device(const std::string& name, distributed::Communicator& comm) 
     return Device(DeviceType::CUDA, comm.local_rank() % backend_for(DeviceType::CUDA).device_count());
   }
   FF_THROW("train config: unknown device '{}' (auto, cpu, cuda)", name);
+}
+
+// The device the trainer runs on, made the main thread's current device: cuBLAS/cuDNN handles
+// and kernels follow the current device, which is otherwise GPU 0 whatever the local rank (and
+// only the NCCL set-up would have switched it, on multi-rank runs).
+Device select_device(const std::string& name, distributed::Communicator& comm) {
+  const Device device = resolve_device(name, comm);
+  if (device.is_cuda()) backend_for(DeviceType::CUDA).set_current_device(device.index);
+  return device;
 }
 
 // On a CUDA device with several ranks the collectives on GPU tensors (gradient buckets,
@@ -62,7 +73,7 @@ Trainer::Impl::Impl(TrainConfig config, distributed::Communicator& communicator,
       routed_comm(make_routed_communicator(cfg.device, communicator)),
       comm(routed_comm ? *routed_comm : communicator),
       options(std::move(opts)),
-      device(resolve_device(cfg.device, comm)),
+      device(select_device(cfg.device, comm)),
       is_rank0(comm.rank() == 0),
       model_generator(cfg.seed),
       log([&] {
@@ -92,6 +103,8 @@ Trainer::Impl::Impl(TrainConfig config, distributed::Communicator& communicator,
   FF_CHECK(cfg.image_dtype == "fp32" || cfg.image_dtype == "fp16", "train config: image_dtype '{}' (fp32, fp16)",
            cfg.image_dtype);
   lo.assembler.dtype = cfg.image_dtype == "fp16" ? DType::Float16 : DType::Float32;
+  lo.assembler.num_classes = data.num_classes;
+  lo.assembler.on_bad_record = cfg.skip_bad_records ? data::OnBadRecord::SkipAndCount : data::OnBadRecord::Throw;
   // On a GPU: batches assembled in pinned memory and copied on a side stream while the previous
   // step computes (arcface_torch's pin_memory + DataLoaderX); on the CPU: plain buffers, no copy.
   lo.assembler.allocator = data::make_host_buffer_allocator(device);
@@ -247,7 +260,10 @@ TrainSummary Trainer::Impl::run() {
       save_checkpoint();
       last_saved_step = global_step;
     }
-    if (epoch_end) export_model();
+    if (epoch_end) {
+      export_model();
+      report_bad_records(fmt::format("epoch {}", epoch - 1), /*final=*/false);
+    }
     // Speed measures training only: verification, checkpoints and exports restart the window.
     if (global_step == last_verified_step || last_saved_step == global_step || epoch_end) {
       window_start = Clock::now();
@@ -260,9 +276,44 @@ TrainSummary Trainer::Impl::run() {
   if (last_verified_step != global_step && !targets.empty()) run_verification();
   if (cfg.save_all_states && last_saved_step != global_step) save_checkpoint();
   export_model();
+  report_bad_records("end of training", /*final=*/true);
   summary.steps = steps_this_run;
   summary.global_step = global_step;
   return summary;
+}
+
+void Trainer::Impl::report_bad_records(const std::string& when, bool final) {
+  if (!cfg.skip_bad_records) return;
+  const data::BadRecordLog& decoding = loader->bad_records();
+  const int64_t local = decoding.count() + (data.bad_records ? data.bad_records->count() : 0);
+  Tensor total = full({1}, static_cast<double>(local), DType::Int64);
+  comm.all_reduce(total, distributed::ReduceOp::Sum);
+  summary.bad_records = total.item<int64_t>();
+  const auto records = [](int64_t n) { return fmt::format("{} bad record{}", n, n == 1 ? "" : "s"); };
+  if (summary.bad_records == bad_records_logged) {
+    // Nothing new since the last report (e.g. the final epoch end was just reported).
+    if (final) {
+      log.note(summary.bad_records == 0 ? "data: no bad records skipped"
+                                        : fmt::format("data: {} skipped in all (listed above)", records(summary.bad_records)));
+    }
+    return;
+  }
+  bad_records_logged = summary.bad_records;
+  // Rank 0 logs the job's total and its own first messages; another rank's bad files may sit
+  // on its own node, so each such rank prints its first messages to stderr itself.
+  std::string first;
+  for (const data::BadRecordLog* l : {data.bad_records, &decoding}) {
+    if (l == nullptr || l->count() == 0) continue;
+    for (const std::string& m : l->first_messages()) first += "\n  " + m;
+  }
+  log.note(fmt::format("data ({}): {} skipped so far on {} rank{}, {} on rank 0{}", when, records(summary.bad_records),
+                       comm.world_size(), comm.world_size() == 1 ? "" : "s", local,
+                       first.empty() ? "" : "; rank 0's first:" + first));
+  if (comm.rank() != 0 && local > local_bad_records_logged) {
+    local_bad_records_logged = local;
+    std::fprintf(stderr, "rank %d data (%s): %s skipped; first:%s\n", comm.rank(), when.c_str(), records(local).c_str(),
+                 first.c_str());
+  }
 }
 
 Trainer::Trainer(TrainConfig config, distributed::Communicator& comm, TrainerOptions options)

@@ -60,6 +60,7 @@ struct TrainSummary {
   double last_loss = 0;
   std::vector<std::pair<std::string, double>> last_verification;  // target -> Accuracy-Flip
   int64_t skipped_steps = 0;          // fp16 steps skipped for inf/nan gradients
+  int64_t bad_records = 0;            // data.skip_bad_records: records skipped, all ranks, this run
   std::string resumed_from;           // checkpoint directory this run started from ("" = fresh)
   std::string last_checkpoint;        // newest checkpoint directory written by this run
 };

@@ -63,14 +63,21 @@ TrainData open_train_data(const TrainConfig& c, distributed::Communicator& comm)
   TrainData d;
   std::shared_ptr<data::RecordSource> source;
   int64_t known_classes = 0;
+  const data::OnBadRecord policy = c.skip_bad_records ? data::OnBadRecord::SkipAndCount : data::OnBadRecord::Throw;
+  data::OFRecordDatasetOptions ofrecord_options;
+  ofrecord_options.on_bad_record = policy;
   if (c.data_format == "synthetic") {
     generate_synthetic_if_missing(c, comm);
-    source = std::make_shared<data::OFRecordDataset>((fs::path(c.data_path) / "train").string());
+    auto ofrecord = std::make_shared<data::OFRecordDataset>((fs::path(c.data_path) / "train").string(), ofrecord_options);
+    d.bad_records = &ofrecord->bad_records();
+    source = ofrecord;
     known_classes = synthetic_num_classes(c.data_path);
     d.description = fmt::format("synthetic {}", c.data_path);
   } else if (c.data_format == "ofrecord") {
     FF_CHECK(fs::is_directory(c.data_path), "train config: data_path '{}' (ofrecord) is not a directory", c.data_path);
-    source = std::make_shared<data::OFRecordDataset>(c.data_path);
+    auto ofrecord = std::make_shared<data::OFRecordDataset>(c.data_path, ofrecord_options);
+    d.bad_records = &ofrecord->bad_records();
+    source = ofrecord;
     known_classes = synthetic_num_classes(c.data_path);
     if (known_classes == 0) known_classes = synthetic_num_classes(fs::path(c.data_path).parent_path());
     d.description = fmt::format("ofrecord {}", c.data_path);
@@ -80,12 +87,17 @@ TrainData open_train_data(const TrainConfig& c, distributed::Communicator& comm)
     FF_CHECK(fs::exists(rec), "train config: data_path '{}' (rec) has no train.rec", c.data_path);
     data::MXFaceDatasetOptions o;
     if (fs::exists(idx)) o.idx_path = idx.string();
+    o.on_bad_record = policy;
     auto mx = std::make_shared<data::MXFaceDataset>(rec.string(), o);
+    d.bad_records = &mx->bad_records();
     known_classes = std::max<int64_t>(0, mx->header_num_identities());
     source = mx;
     d.description = fmt::format("rec {}", rec.string());
   } else if (c.data_format == "folder") {
-    auto folder = std::make_shared<data::ImageFolderDataset>(c.data_path);
+    data::ImageFolderOptions o;
+    o.on_bad_record = policy;
+    auto folder = std::make_shared<data::ImageFolderDataset>(c.data_path, o);
+    d.bad_records = &folder->bad_records();
     known_classes = folder->num_identities();
     source = folder;
     d.description = fmt::format("folder {}", c.data_path);

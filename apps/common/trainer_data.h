@@ -13,6 +13,8 @@
 // folders, the .rec header record, a synthetic.json in data_path or its parent); else an error
 // asking for num_classes.
 // num_image: the config's value when > 0, otherwise the number of records.
+// skip_bad_records: the dataset is opened in SkipAndCount mode (a truncated part's tail, an
+// unreadable record are counted in `bad_records`); otherwise the first bad record throws.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "apps/common/train_config.h"
+#include "data/common/bad_records.h"
 #include "data/loader/record_source.h"
 #include "framework/distributed/communicator.h"
 
@@ -31,6 +34,9 @@ struct TrainData {
   int64_t num_classes = 0;
   int64_t num_image = 0;
   std::string description;  // "ofrecord /data/ms1m/train (5179510 records)"
+  // The dataset's own count of skipped records (reading and framing errors); the loader counts
+  // decoding and label errors separately. Owned by `source`.
+  const data::BadRecordLog* bad_records = nullptr;
 };
 
 // Collective when data_format is "synthetic" (barrier after the generation).

@@ -47,6 +47,12 @@ struct Trainer::Impl {
   void export_model();
   void load_validation_targets();
   void run_verification();
+  // Collective (data.skip_bad_records only): sums the ranks' skipped-record counts into
+  // summary.bad_records and logs them when there are any (and "none" when `final`); `when`
+  // names the moment in the log line.
+  void report_bad_records(const std::string& when, bool final);
+  int64_t bad_records_logged = 0;        // the all-rank count of the last report
+  int64_t local_bad_records_logged = 0;  // this rank's count when it last printed its messages
 
   TrainConfig cfg;
   // Multi-GPU runs: NCCL for CUDA tensors, the given communicator (MPI) for CPU ones; null otherwise.

@@ -23,11 +23,14 @@ int32_t BatchAssembler::load_row(int64_t index, bool flip, void* image_row) cons
   thread_local RgbImage decoded;
   thread_local RgbImage full_size;
   const FaceExample example = source_->get(index);
+  FF_CHECK(example.label >= 0, "{}: negative label {}", source_->describe(index), example.label);
+  FF_CHECK(options_.num_classes <= 0 || example.label < options_.num_classes,
+           "{}: label {} is outside [0, {}) (num_classes)", source_->describe(index), example.label,
+           options_.num_classes);
   const bool resized = decode_face_image(example.encoded_jpeg.data(), example.encoded_jpeg.size(),
                                          source_->describe(index), options_.image_height, options_.image_width,
                                          decoded, full_size, options_.jpeg);
   if (resized) resized_.fetch_add(1, std::memory_order_relaxed);
-  FF_CHECK(example.label >= 0, "{}: negative label {}", source_->describe(index), example.label);
   if (options_.dtype == DType::Float32) {
     to_normalized_chw(decoded, flip, static_cast<float*>(image_row));
   } else {

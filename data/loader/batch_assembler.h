@@ -30,6 +30,9 @@ struct AssemblerOptions {
   // next good record of the same batch (cyclically), so batches keep their size and stay
   // deterministic. A batch with no good record at all still throws.
   OnBadRecord on_bad_record = OnBadRecord::Throw;
+  // > 0: a label outside [0, num_classes) is a bad record, reported with the record's location
+  // (file, record, offset) instead of surfacing later as an index error in the classifier.
+  int64_t num_classes = -1;
   std::shared_ptr<HostBufferAllocator> allocator;  // null: default_host_buffer_allocator()
 };
 

@@ -61,6 +61,13 @@ cudaStream_t batch_copy_stream(int device) {
   return s;
 }
 
+void bind_loader_thread_to_device(int device) {
+  ff::cuda::check_device(device, "binding a data loader thread");
+  int current = -1;
+  FF_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != device) FF_CUDA_CHECK(cudaSetDevice(device));
+}
+
 CudaAsyncTransfer::CudaAsyncTransfer(Device device) : device_(device) {
   FF_CHECK(device.is_cuda(), "CudaAsyncTransfer: needs a CUDA device, got {}", device.str());
   ff::cuda::check_device(device.index, "creating the loader's CudaAsyncTransfer");
@@ -69,7 +76,8 @@ CudaAsyncTransfer::CudaAsyncTransfer(Device device) : device_(device) {
 void CudaAsyncTransfer::start(Batch& batch) {
   check_host_tensor(batch.images, "images", batch);
   check_host_tensor(batch.labels, "labels", batch);
-  ff::cuda::DeviceGuard device_guard(device_.index);
+  // Not a DeviceGuard: restoring a worker's default device would initialise a context on it.
+  bind_loader_thread_to_device(device_.index);
   const cudaStream_t stream = batch_copy_stream(device_.index);
   // Device memory allocated under this guard belongs to the copy stream (caching_allocator.h).
   ff::cuda::StreamGuard stream_guard(stream);

@@ -1,18 +1,20 @@
 #include "data/loader/pinned_host_buffer.h"
 
 #ifdef FF_WITH_CUDA
+#include "data/loader/cuda_transfer.h"
 #include "framework/cuda/cuda_runtime.h"
 #include "framework/cuda/pinned_allocator.h"
 #endif
 
 namespace ff::data {
 
-PinnedHostBufferAllocator::PinnedHostBufferAllocator() {
+PinnedHostBufferAllocator::PinnedHostBufferAllocator(int device) : device_(device) {
 #ifdef FF_WITH_CUDA
   // cudaHostAlloc needs a driver and a device; without them the pinned allocator would fall
   // back block by block (and warn), so decide once and say so in name().
   pinned_ = ff::cuda::is_available();
   if (!pinned_) fallback_reason_ = "no CUDA device: " + ff::cuda::unavailable_reason();
+  if (pinned_ && device_ >= 0) ff::cuda::check_device(device_, "PinnedHostBufferAllocator");
 #else
   fallback_reason_ = "built without CUDA (FF_WITH_CUDA=OFF)";
 #endif
@@ -21,7 +23,10 @@ PinnedHostBufferAllocator::PinnedHostBufferAllocator() {
 
 Tensor PinnedHostBufferAllocator::allocate(const Shape& shape, DType dtype) {
 #ifdef FF_WITH_CUDA
-  if (pinned_) return Tensor::empty(shape, dtype, ff::cuda::pinned_allocator(), Device());
+  if (pinned_) {
+    if (device_ >= 0) bind_loader_thread_to_device(device_);
+    return Tensor::empty(shape, dtype, ff::cuda::pinned_allocator(), Device());
+  }
 #endif
   return Tensor::empty(shape, dtype, Device());
 }

@@ -17,8 +17,13 @@ namespace ff::data {
 
 class PinnedHostBufferAllocator final : public HostBufferAllocator {
  public:
-  // Decides once, here, whether to pin: needs a CUDA build and a usable device.
-  PinnedHostBufferAllocator();
+  // Decides once, here, whether to pin: needs a CUDA build and a usable device. With
+  // `device` >= 0 (the training device; make_host_buffer_allocator passes it), allocate() binds
+  // the calling loader thread to that device before it may call cudaHostAlloc, which would
+  // otherwise create a CUDA context on the thread's default device 0 (see cuda_transfer.h,
+  // "Threads and devices"); with -1 it uses whatever device the calling thread has.
+  PinnedHostBufferAllocator() : PinnedHostBufferAllocator(-1) {}
+  explicit PinnedHostBufferAllocator(int device);
 
   // A contiguous CPU tensor [shape] of `dtype`; thread-safe (called by loader workers).
   Tensor allocate(const Shape& shape, DType dtype) override;
@@ -31,6 +36,7 @@ class PinnedHostBufferAllocator final : public HostBufferAllocator {
 
  private:
   bool pinned_ = false;
+  int device_ = -1;
   std::string fallback_reason_;
   std::string name_;
 };

@@ -26,7 +26,7 @@ void check_supported(Device device, const char* what) {
 std::shared_ptr<HostBufferAllocator> make_host_buffer_allocator(Device device) {
   check_supported(device, "make_host_buffer_allocator");
   if (device.is_cpu()) return default_host_buffer_allocator();
-  return std::make_shared<PinnedHostBufferAllocator>();
+  return std::make_shared<PinnedHostBufferAllocator>(device.index);
 }
 
 std::shared_ptr<BatchTransfer> make_batch_transfer(Device device) {

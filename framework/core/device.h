@@ -53,6 +53,10 @@ class DeviceBackend {
   virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
                           size_t nbytes) = 0;
   virtual void synchronize(int device_index) = 0;
+  // Makes `device_index` the calling thread's current device: the one library handles (cuBLAS,
+  // cuDNN) and allocations without an explicit device use. A process driving one GPU selects it
+  // once at start-up, as torch.cuda.set_device(local_rank) does. No-op for backends without one.
+  virtual void set_current_device(int device_index) { (void)device_index; }
 };
 
 // Registry of backends by device type. Throws ff::Error when none is registered

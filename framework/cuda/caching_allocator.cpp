@@ -5,9 +5,11 @@
 // address) so that a best fit on one stream is a lower_bound. Handed-out Blocks are found by
 // pointer in `active_` when the DataPtr deleter (a plain function pointer) returns them.
 // Invariant: all Blocks of one segment belong to the same stream (only whole, fully free
-// segments change stream), so neighbours can always merge.
+// segments change stream, and a destroyed stream hands all its blocks on together), so
+// neighbours can always merge.
 #include "framework/cuda/caching_allocator.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -152,6 +154,41 @@ class CachingAllocator {
       if (s == stream) return;
     }
     b->used_streams.push_back(stream);
+  }
+
+  // `stream` is about to be destroyed and its work has finished (Stream::~Stream synchronises
+  // first). Its blocks, free or in use, move to their device's compute stream; it is dropped
+  // from every block's record_stream list. Otherwise a later allocation would record an event
+  // on the dead handle (adopt_idle_segment, free), or a new stream that happens to get the same
+  // handle would inherit the blocks.
+  void retire_stream(cudaStream_t stream) {
+    if (stream == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto retire = [&](Block* b) {
+      if (b->stream == stream) b->stream = compute_stream(b->device);
+      auto& used = b->used_streams;
+      used.erase(std::remove(used.begin(), used.end(), stream), used.end());
+    };
+    for (const std::unique_ptr<DeviceState>& ds : devices_) {
+      if (!ds) continue;
+      for (Pool* pool : {&ds->small_pool, &ds->large_pool}) {
+        std::vector<Block*> moved;  // re-keyed, so taken out of the ordered pool first
+        for (auto it = pool->begin(); it != pool->end();) {
+          if ((*it)->stream == stream) {
+            moved.push_back(*it);
+            it = pool->erase(it);
+          } else {
+            ++it;
+          }
+        }
+        for (Block* b : moved) {
+          retire(b);
+          pool->insert(b);
+        }
+      }
+      for (PendingFree& pf : ds->pending) retire(pf.block);
+    }
+    for (auto& entry : active_) retire(entry.second);
   }
 
   AllocatorStats stats(int device) {
@@ -424,6 +461,8 @@ DataPtr cuda_allocate(size_t nbytes, int device) {
 DataPtr cuda_allocate(size_t nbytes, int device, cudaStream_t stream) {
   return instance().allocate(nbytes, device, stream);
 }
+
+void retire_stream(cudaStream_t stream) { instance().retire_stream(stream); }
 
 void record_stream(const void* ptr, cudaStream_t stream) {
   if (ptr) instance().record_stream(ptr, stream);

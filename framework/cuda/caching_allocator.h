@@ -59,6 +59,10 @@ DataPtr cuda_allocate(size_t nbytes, int device, cudaStream_t stream);
 void record_stream(const void* ptr, cudaStream_t stream);
 void record_stream(const Tensor& t, cudaStream_t stream);
 
+// Called by Stream::~Stream after synchronising `stream` and before destroying it: the
+// allocator forgets the handle (its blocks move to the compute stream of their device).
+void retire_stream(cudaStream_t stream);
+
 AllocatorStats allocator_stats(int device);
 void reset_peak_stats(int device);  // peaks := current values
 // Releases every fully free cached segment of every device (synchronises those devices).

@@ -57,6 +57,8 @@ class CudaBackend final : public DeviceBackend {
     DeviceGuard guard(device_index);
     FF_CUDA_CHECK(cudaDeviceSynchronize());
   }
+
+  void set_current_device(int device_index) override { set_device(device_index); }
 };
 
 DeviceBackend& cuda_backend() {

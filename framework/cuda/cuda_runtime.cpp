@@ -184,6 +184,7 @@ Stream::~Stream() {
   // Wait for the stream's work first: the caching allocator keys cached blocks by stream handle,
   // and a stream created later may get the same handle and reuse those blocks at once.
   (void)cudaStreamSynchronize(stream_);
+  retire_stream(stream_);
   (void)cudaStreamDestroy(stream_);
 }
 void Stream::synchronize() const { FF_CUDA_CHECK(cudaStreamSynchronize(stream_)); }

@@ -98,17 +98,37 @@ class Parser {
     v.boolean = b;
   }
 
-  void parse_object(Value& v, int depth) {
-    v.kind = Value::Kind::Object;
-    expect('{');
+  // The shared frame of objects and arrays: `open`, then zero or more elements separated by ','
+  // up to `close`. parse_element() reads one element (leading whitespace already skipped).
+  template <typename ParseElement>
+  void parse_sequence(char open, char close, const char* what, ParseElement&& parse_element) {
+    expect(open);
     skip_whitespace();
-    if (peek() == '}') {
+    if (peek() == close) {
       ++pos_;
       return;
     }
-    std::set<std::string> names;
     while (true) {
       skip_whitespace();
+      parse_element();
+      skip_whitespace();
+      if (at_end()) fail(fmt::format("unexpected end of input inside an {}", what));
+      if (text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (text_[pos_] == close) {
+        ++pos_;
+        return;
+      }
+      fail(fmt::format("expected ',' or '{}' in an {} but found {}", close, what, describe_char(text_[pos_])));
+    }
+  }
+
+  void parse_object(Value& v, int depth) {
+    v.kind = Value::Kind::Object;
+    std::set<std::string> names;
+    parse_sequence('{', '}', "object", [&] {
       if (peek() != '"') {
         if (at_end()) fail("unexpected end of input inside an object");
         fail(fmt::format("expected a member name (a string) but found {}", describe_char(peek())));
@@ -121,43 +141,12 @@ class Parser {
       skip_whitespace();
       Value member = parse_value(depth + 1);
       v.object.emplace_back(std::move(name), std::move(member));
-      skip_whitespace();
-      if (at_end()) fail("unexpected end of input inside an object");
-      if (text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (text_[pos_] == '}') {
-        ++pos_;
-        return;
-      }
-      fail(fmt::format("expected ',' or '}}' in an object but found {}", describe_char(text_[pos_])));
-    }
+    });
   }
 
   void parse_array(Value& v, int depth) {
     v.kind = Value::Kind::Array;
-    expect('[');
-    skip_whitespace();
-    if (peek() == ']') {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      skip_whitespace();
-      v.array.push_back(parse_value(depth + 1));
-      skip_whitespace();
-      if (at_end()) fail("unexpected end of input inside an array");
-      if (text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (text_[pos_] == ']') {
-        ++pos_;
-        return;
-      }
-      fail(fmt::format("expected ',' or ']' in an array but found {}", describe_char(text_[pos_])));
-    }
+    parse_sequence('[', ']', "array", [&] { v.array.push_back(parse_value(depth + 1)); });
   }
 
   void parse_number(Value& v) {

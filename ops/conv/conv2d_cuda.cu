@@ -82,27 +82,27 @@ int to_int(int64_t v, const char* what, const Tensor& t) {
 }
 
 // ---- descriptors (RAII, so a throwing setter cannot leak the others) ----------------------------------------
-struct TensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc() { FF_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
-  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
+template <typename Handle, cudnnStatus_t (*Create)(Handle*), cudnnStatus_t (*Destroy)(Handle)>
+struct CudnnDescriptor {
+  Handle d = nullptr;
+  CudnnDescriptor() { FF_CUDNN_CHECK(Create(&d)); }
+  ~CudnnDescriptor() { Destroy(d); }  // destroying a valid descriptor cannot fail
+  CudnnDescriptor(const CudnnDescriptor&) = delete;
+  CudnnDescriptor& operator=(const CudnnDescriptor&) = delete;
 };
-struct FilterDesc {
-  cudnnFilterDescriptor_t d = nullptr;
-  FilterDesc() { FF_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d)); }
-  ~FilterDesc() { cudnnDestroyFilterDescriptor(d); }
-  FilterDesc(const FilterDesc&) = delete;
-  FilterDesc& operator=(const FilterDesc&) = delete;
-};
-struct ConvDesc {
-  cudnnConvolutionDescriptor_t d = nullptr;
-  ConvDesc() { FF_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d)); }
-  ~ConvDesc() { cudnnDestroyConvolutionDescriptor(d); }
-  ConvDesc(const ConvDesc&) = delete;
-  ConvDesc& operator=(const ConvDesc&) = delete;
-};
+using TensorDesc =
+    CudnnDescriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDesc =
+    CudnnDescriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvDesc = CudnnDescriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+                                 cudnnDestroyConvolutionDescriptor>;
+
+// Activations x / y: dense NCHW.
+void set_activation(TensorDesc& desc, const Tensor& t, cudnnDataType_t type) {
+  FF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc.d, CUDNN_TENSOR_NCHW, type, to_int(t.size(0), "N", t),
+                                            to_int(t.size(1), "C", t), to_int(t.size(2), "H", t),
+                                            to_int(t.size(3), "W", t)));
+}
 
 // x [N, C, H, W], w [K, C / groups, kH, kW], y [N, K, Ho, Wo] (y is grad_out for the backwards).
 struct Descs {
@@ -114,12 +114,8 @@ struct Descs {
   Descs(const Tensor& xt, const Tensor& wt, const Tensor& yt, const Conv2dParams& p) : dtype(xt.dtype()) {
     for (const Tensor* t : {&xt, &yt, &wt}) to_int(t->numel(), "the element count", *t);
     const cudnnDataType_t type = data_type(dtype);
-    FF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x.d, CUDNN_TENSOR_NCHW, type, to_int(xt.size(0), "N", xt),
-                                              to_int(xt.size(1), "C", xt), to_int(xt.size(2), "H", xt),
-                                              to_int(xt.size(3), "W", xt)));
-    FF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y.d, CUDNN_TENSOR_NCHW, type, to_int(yt.size(0), "N", yt),
-                                              to_int(yt.size(1), "C", yt), to_int(yt.size(2), "H", yt),
-                                              to_int(yt.size(3), "W", yt)));
+    set_activation(x, xt, type);
+    set_activation(y, yt, type);
     FF_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w.d, type, CUDNN_TENSOR_NCHW, to_int(wt.size(0), "K", wt),
                                               to_int(wt.size(1), "C / groups", wt), to_int(wt.size(2), "kH", wt),
                                               to_int(wt.size(3), "kW", wt)));

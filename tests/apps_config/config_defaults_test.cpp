@@ -3,6 +3,10 @@
 
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
+#include <set>
+
+#include "apps/common/train_config_keys.h"
 #include "tests/apps_config/config_test_util.h"
 #include "train_config.pb.h"
 
@@ -30,6 +34,7 @@ TEST(ConfigDefaults, UnsetKeysTakeBasePyValues) {
   EXPECT_EQ(c.gradient_acc, 1);
   EXPECT_EQ(c.seed, 2048u);
   EXPECT_EQ(c.num_workers, 2);
+  EXPECT_FALSE(c.skip_bad_records);
   EXPECT_FALSE(c.resume);
   // train_v2.py: s = 64 (CombinedMarginLoss), clip_grad_norm_(backbone, 5).
   EXPECT_EQ(c.scale, 64.0);
@@ -69,9 +74,12 @@ TEST(ConfigRoundTrip, PrintedTextHasEveryKeyAndParsesBackToTheSameConfig) {
        "optimizer.gradient_acc=3", "optimizer.clip_grad_norm=0", "optimizer.seed=18446744073709551615",
        "optimizer.max_steps=77", "data.path=/d/\"x\"", "data.num_classes=1234", "data.num_image=999",
        "data.val_targets=lfw,cfp_fp", "data.val_dir=/v", "data.num_workers=0", "data.image_dtype=fp16",
-       "data.synthetic_identities=12", "data.synthetic_images_per_identity=3", "logging.verbose=0",
+       "data.skip_bad_records=true", "data.synthetic_identities=12", "data.synthetic_images_per_identity=3",
+       "logging.verbose=0",
        "logging.frequent=1", "logging.output=o", "logging.resume=true", "logging.save_every_steps=5",
        "logging.save_all_states=false"});
+  EXPECT_TRUE(c.skip_bad_records);
+  EXPECT_EQ(c.image_dtype, "fp16");
   const std::string text = train_config_to_text(c);
   // Every key is printed, defaults included.
   proto::TrainConfigProto printed;
@@ -104,6 +112,28 @@ TEST(ConfigRoundTrip, PrintedTextHasEveryKeyAndParsesBackToTheSameConfig) {
 TEST(ConfigRoundTrip, DefaultsRoundTrip) {
   const TrainConfig c = parse_train_config(kMinimalConfig, "d");
   expect_same_config(c, parse_train_config(train_config_to_text(c), "d"));
+}
+
+TEST(ConfigBindings, EveryProtoKeyHasExactlyOneMember) {
+  // A key added to train_config.proto without a row in train_config.cpp's binding table would be
+  // accepted by the parser and then silently ignored.
+  std::set<std::string> proto_keys;
+  const google::protobuf::Descriptor* top = proto::TrainConfigProto::descriptor();
+  for (int i = 0; i < top->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = top->field(i);
+    if (f->message_type() == nullptr) {
+      proto_keys.insert(f->name());
+      continue;
+    }
+    for (int j = 0; j < f->message_type()->field_count(); ++j) {
+      proto_keys.insert(f->name() + "." + f->message_type()->field(j)->name());
+    }
+  }
+  const std::vector<std::string> bound = config_detail::bound_keys();
+  const std::set<std::string> bound_set(bound.begin(), bound.end());
+  EXPECT_EQ(bound_set.size(), bound.size()) << "a key is bound twice";
+  EXPECT_EQ(bound_set, proto_keys);
+  EXPECT_GT(proto_keys.size(), 30u);  // the walk found the sections' keys
 }
 
 }  // namespace

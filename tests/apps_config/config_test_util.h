@@ -77,6 +77,7 @@ inline void expect_same_config(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.val_dir, b.val_dir);
   EXPECT_EQ(a.num_workers, b.num_workers);
   EXPECT_EQ(a.image_dtype, b.image_dtype);
+  EXPECT_EQ(a.skip_bad_records, b.skip_bad_records);
   EXPECT_EQ(a.synthetic_identities, b.synthetic_identities);
   EXPECT_EQ(a.synthetic_images_per_identity, b.synthetic_images_per_identity);
   EXPECT_EQ(a.device, b.device);

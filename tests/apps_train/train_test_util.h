@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "apps/common/train_config.h"
+#include "data/ofrecord/ofrecord_dataset.h"
+#include "data/ofrecord/ofrecord_writer.h"
 #include "data/synthetic/synthetic_dataset.h"
 #include "framework/io/json.h"
 
@@ -57,6 +59,24 @@ inline const std::string& tiny_dataset() {
     o.val_pairs = 40;
     o.validation = {data::default_validation_specs().front()};
     data::write_synthetic_dataset(d, o);
+    return d;
+  }();
+  return dir;
+}
+
+// The tiny dataset's training parts rewritten with record 5 damaged (its JPEG headers
+// overwritten, as by a bad sector) and record 12 labelled 25 of 20 classes, both in part-00000;
+// returns the directory of the two parts (written once per test process).
+inline const std::string& damaged_dataset() {
+  static const std::string dir = [] {
+    const data::OFRecordDataset clean(tiny_dataset() + "/train");
+    std::vector<data::FaceExample> examples;
+    for (int64_t i = 0; i < clean.size(); ++i) examples.push_back(clean.get(i));
+    std::vector<uint8_t>& jpeg = examples[5].encoded_jpeg;
+    for (size_t i = 20; i < 400 && i < jpeg.size(); ++i) jpeg[i] = 0x55;
+    examples[12].label = 25;
+    const std::string d = temp_dir("damaged_dataset");
+    data::write_ofrecord_parts(d, examples, 2);
     return d;
   }();
   return dir;

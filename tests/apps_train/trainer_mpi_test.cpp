@@ -207,5 +207,31 @@ TEST_F(TwoRankTraining, NonFiniteLossEndsEveryRankWithTheMessageAndACheckpoint) 
   EXPECT_TRUE(testing::fs::exists(out + "/checkpoint_step" + std::to_string(bad_step - 1) + "/fc_rows_10_20.safetensors"));
 }
 
+// skip_bad_records on 2 ranks: the damaged records fall to whichever rank the sampler gives
+// them; the all-rank count is a collective at each epoch end and at the end, so both ranks
+// must reach it together and the job must finish.
+TEST(TwoRankBadRecords, AreSkippedAndCountedOverBothRanks) {
+  if (!testing::kCanLaunchMpi) GTEST_SKIP() << "built without MPI (no mpirun): multi-rank runs not possible";
+  const std::string root = temp_dir("two_ranks_bad_records");
+  TrainConfig c = testing::tiny_config(root + "/out");
+  c.data_path = testing::damaged_dataset();
+  c.skip_bad_records = true;
+  c.max_steps = 6;  // 5 steps per epoch on 2 ranks: the epoch-0 report, then the final one
+  c.val_targets = {};
+  const std::string config_path = root + "/bad.prototxt";
+  std::ofstream(config_path) << train_config_to_text(c);
+  const int rc = launch_train(2, config_path, "", root + "/run.log");
+  const std::string log = testing::read_text(root + "/run.log");
+  ASSERT_EQ(rc, 0) << log;
+  EXPECT_NE(log.find("data (epoch 0): 2 bad records skipped so far on 2 ranks"), std::string::npos) << log;
+  // Each record once per epoch: both bad ones were met in epoch 0, on whichever rank; every
+  // report names them with their part, record and offset.
+  EXPECT_NE(log.find("part-00000' record 5 at byte offset"), std::string::npos) << log;
+  EXPECT_NE(log.find("label 25 is outside [0, 20)"), std::string::npos) << log;
+  EXPECT_NE(log.find("data (end of training): "), std::string::npos) << log;
+  EXPECT_NE(log.find("train: done at step 6"), std::string::npos) << log;
+  EXPECT_EQ(step_losses(root + "/out").size(), 6u);
+}
+
 }  // namespace
 }  // namespace ff::apps

@@ -13,6 +13,7 @@
 #include "framework/distributed/communicator.h"
 #include "framework/io/safetensors.h"
 #include "tests/apps_train/train_test_util.h"
+#include "tests/common/test_assertions.h"
 
 namespace ff::apps {
 namespace {
@@ -201,6 +202,31 @@ TEST(Trainer, NonFiniteLossStopsWithTheLastGoodStateSaved) {
   for (const auto& [k, v] : ref.optimizer) EXPECT_TRUE(same_bytes(state.optimizer.at(k), v)) << k;
   EXPECT_EQ(state.metadata.at("pfc_step"), ref.metadata.at("pfc_step"));
   EXPECT_EQ(state.metadata.at("batch_in_epoch"), ref.metadata.at("batch_in_epoch"));
+}
+
+TEST(Trainer, BadRecordsStopTheRunNamingThemOrAreSkippedWhenAsked) {
+  const std::string parts = testing::damaged_dataset();
+  TrainConfig c = tiny_config(temp_dir("bad_records_stop"));
+  c.data_path = parts;
+  c.max_steps = 10;  // one epoch: every record is read once
+  c.val_targets = {};
+  {
+    Trainer trainer(c, distributed::world());
+    // Whichever bad record the shuffle reaches first stops the run, named with its offset.
+    EXPECT_FF_ERROR(trainer.run(), parts + "/part-00000' record", "at byte offset");
+  }
+  c.skip_bad_records = true;
+  c.output = temp_dir("bad_records_skip");
+  Trainer trainer(c, distributed::world());
+  const TrainSummary s = trainer.run();
+  EXPECT_EQ(s.steps, 10);
+  EXPECT_EQ(s.bad_records, 2);
+  for (double l : s.step_losses) EXPECT_TRUE(std::isfinite(l));
+  const std::string log = testing::read_text(c.output + "/log.txt");
+  EXPECT_NE(log.find("data (epoch 0): 2 bad records skipped so far on 1 rank, 2 on rank 0"), std::string::npos) << log;
+  EXPECT_NE(log.find("data: 2 bad records skipped in all (listed above)"), std::string::npos) << log;
+  EXPECT_NE(log.find("part-00000' record 5 at byte offset"), std::string::npos) << log;
+  EXPECT_NE(log.find("label 25 is outside [0, 20)"), std::string::npos) << log;
 }
 
 TEST(Trainer, RejectsBadSettingsNamingThem) {

@@ -168,6 +168,48 @@ TEST(CudaAllocator, RecordStreamDelaysReuse) {
   EXPECT_THROW(cuda::record_stream(static_cast<char*>(p3.get()) + 1, s2.get()), Error);
 }
 
+// A destroyed stream's blocks pass to the compute stream: reused there without a new
+// cudaMalloc, and no later allocation records an event on the dead handle (which would be an
+// invalid-resource error or worse). Blocks still in use when the stream dies, and record_stream
+// lists naming it, are handed on too.
+TEST(CudaAllocator, DestroyedStreamsHandTheirBlocksToTheComputeStream) {
+  FF_SKIP_WITHOUT_CUDA();
+  CachingGuard guard;
+  cuda::set_caching_enabled(true);
+  cuda::empty_cache();
+  const size_t n = 14 * kMiB;
+  void* freed_before = nullptr;
+  DataPtr in_use(nullptr, [](void*) {});
+  DataPtr other_stream_user = cuda_allocate(n, 0);
+  {
+    cuda::Stream temporary(0);
+    DataPtr p = cuda_allocate(n, 0, temporary.get());
+    freed_before = p.get();
+    in_use = cuda_allocate(n, 0, temporary.get());
+    cuda::record_stream(other_stream_user.get(), temporary.get());
+    cuda::busy_wait_on_stream(temporary.get(), 100.0);
+  }  // p freed, then the stream synchronised and destroyed
+  const int64_t mallocs = allocator_stats(0).num_cuda_mallocs;
+  DataPtr reused = cuda_allocate(n, 0, cuda::compute_stream(0));
+  EXPECT_EQ(reused.get(), freed_before) << "the dead stream's free block goes to the compute stream";
+  EXPECT_EQ(allocator_stats(0).num_cuda_mallocs, mallocs);
+  void* was_in_use = in_use.get();
+  void* other = other_stream_user.get();
+  in_use.reset();             // freed after its stream died: straight to the compute stream's pool
+  other_stream_user.reset();  // its record_stream entry for the dead stream is gone: no event on it
+  DataPtr again = cuda_allocate(n, 0, cuda::compute_stream(0));
+  DataPtr and_again = cuda_allocate(n, 0, cuda::compute_stream(0));
+  EXPECT_TRUE((again.get() == was_in_use && and_again.get() == other) ||
+              (again.get() == other && and_again.get() == was_in_use))
+      << "both freed blocks are reusable on the compute stream at once";
+  EXPECT_EQ(allocator_stats(0).num_cuda_mallocs, mallocs);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  cuda::Stream fresh(0);  // a later stream, possibly with the same handle, inherits nothing odd
+  DataPtr on_fresh = cuda_allocate(n, 0, fresh.get());
+  EXPECT_NE(on_fresh.get(), nullptr);
+  fresh.synchronize();
+}
+
 TEST(CudaAllocator, OutOfMemoryIsAnErrorAndRecoverable) {
   FF_SKIP_WITHOUT_CUDA();
   const int64_t ooms = allocator_stats(0).num_ooms;

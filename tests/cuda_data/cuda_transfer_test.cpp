@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "data/loader/data_loader.h"
 #include "data/loader/pinned_host_buffer.h"
@@ -17,6 +19,7 @@
 #include "data/loader/cuda_transfer.h"
 #include "framework/cuda/caching_allocator.h"
 #include "framework/cuda/cuda_runtime.h"
+#include "framework/cuda/debug.h"
 #include "framework/cuda/pinned_allocator.h"
 
 namespace ff::data {
@@ -49,6 +52,31 @@ LoaderOptions loader_options(DType dtype, bool on_gpu) {
 bool same_bytes(const Tensor& cpu, const Tensor& other_cpu) {
   return cpu.dtype() == other_cpu.dtype() && cpu.sizes() == other_cpu.sizes() &&
          std::memcmp(cpu.raw_data(), other_cpu.raw_data(), cpu.numel() * cpu.element_size()) == 0;
+}
+
+// True while work queued on `stream` is still running (clears the not-ready status, which
+// would otherwise be seen by the next launch check).
+bool still_running(cudaStream_t stream) {
+  const cudaError_t err = cudaStreamQuery(stream);
+  if (err == cudaErrorNotReady) {
+    (void)cudaGetLastError();
+    return true;
+  }
+  FF_CUDA_CHECK(err);
+  return false;
+}
+
+// A consumer stream of device 0 for the tests that install one, created once and never
+// destroyed: the caching allocator keys cached blocks by stream handle and would later record
+// events on a destroyed ff::cuda::Stream's handle when another stream inspects its free segments.
+cudaStream_t extra_consumer_stream() {
+  static const cudaStream_t stream = [] {
+    ff::cuda::DeviceGuard guard(0);
+    cudaStream_t s = nullptr;
+    FF_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    return s;
+  }();
+  return stream;
 }
 
 // Checks, on the worker thread, that the batch reaching the transfer sits in pinned memory.
@@ -113,14 +141,17 @@ TEST(CudaTransfer, BatchesArriveOnTheDeviceBitIdenticalToTheCpuLoaders) {
 }
 
 // The consumer may run under a StreamGuard: finish() must order the batch before *that* stream.
+// The copy stream is held busy first, so every copy is still queued when the consumer's kernels
+// are: a wait on the wrong stream (or none) would let them read the batch before it arrives.
 TEST(CudaTransfer, ConsumerOnItsOwnStreamSeesTheCopiedBatch) {
   FF_SKIP_WITHOUT_CUDA();
   const auto source = source_of(16);
   DataLoader cpu_loader(source, loader_options(DType::Float32, false));
   DataLoader gpu_loader(source, loader_options(DType::Float32, true));
   ff::cuda::DeviceGuard device_guard(0);
-  ff::cuda::Stream consumer_stream(0);
-  ff::cuda::StreamGuard stream_guard(consumer_stream.get());
+  const cudaStream_t consumer_stream = extra_consumer_stream();
+  ff::cuda::StreamGuard stream_guard(consumer_stream);
+  ff::cuda::busy_wait_on_stream(batch_copy_stream(0), 300.0);
   cpu_loader.start_epoch(3);
   gpu_loader.start_epoch(3);
   Batch want, got;
@@ -133,7 +164,114 @@ TEST(CudaTransfer, ConsumerOnItsOwnStreamSeesTheCopiedBatch) {
     ++n;
   }
   EXPECT_EQ(n, 4);
-  consumer_stream.synchronize();
+  FF_CUDA_CHECK(cudaStreamSynchronize(consumer_stream));
+}
+
+// The copy is asynchronous for real: with the copy stream held busy, workers and next() go on
+// without waiting for it, and the pinned buffer each batch was assembled in (released in start(),
+// while its copy is still queued) is not handed to a later batch before its copy has read it.
+TEST(CudaTransfer, CopiesDoNotBlockAndPinnedSourcesOutliveThem) {
+  FF_SKIP_WITHOUT_CUDA();
+  ff::cuda::DeviceGuard device_guard(0);
+  const auto source = source_of(24);
+  LoaderOptions cpu_options = loader_options(DType::Float32, false);
+  LoaderOptions gpu_options = loader_options(DType::Float32, true);
+  cpu_options.sampler.seed = gpu_options.sampler.seed = 59;  // batches no other test has copied
+  DataLoader cpu_loader(source, cpu_options);
+  DataLoader gpu_loader(source, gpu_options);
+  const cudaStream_t copy_stream = batch_copy_stream(0);
+  {
+    // Warm both caches with more blocks than the epoch needs, so that no cudaHostAlloc or
+    // cudaMalloc (which CUDA may make wait for the busy device) happens while the stream is held.
+    const size_t image_bytes = static_cast<size_t>(gpu_options.batch_size) * 3 * gpu_options.assembler.image_height *
+                               gpu_options.assembler.image_width * sizeof(float);
+    const size_t label_bytes = static_cast<size_t>(gpu_options.batch_size) * sizeof(int64_t);
+    std::vector<DataPtr> blocks;
+    for (int i = 0; i < 16; ++i) {
+      for (size_t bytes : {image_bytes, label_bytes}) {
+        blocks.push_back(ff::cuda::pinned_allocate(bytes));
+        blocks.push_back(ff::cuda::cuda_allocate(bytes, 0, copy_stream));
+      }
+    }
+  }
+  ff::cuda::busy_wait_on_stream(copy_stream, 1500.0);
+  gpu_loader.start_epoch(1);
+  std::vector<Batch> got;
+  for (Batch b; gpu_loader.next(b);) got.push_back(std::move(b));
+  EXPECT_TRUE(still_running(copy_stream))
+      << "the batches were handed out only after the copy stream drained: something in start() or finish() "
+         "(or an allocation they make) waited for it";
+  ASSERT_EQ(got.size(), 6u);
+  cpu_loader.start_epoch(1);
+  Batch want;
+  for (size_t k = 0; k < got.size(); ++k) {
+    ASSERT_TRUE(cpu_loader.next(want));
+    EXPECT_TRUE(same_bytes(got[k].images.to(Device()), want.images)) << "batch " << k;
+    EXPECT_TRUE(same_bytes(got[k].labels.to(Device()), want.labels)) << "batch " << k;
+  }
+}
+
+// finish() records the consumer's stream on the batch's device blocks: a batch released while
+// kernels queued on the compute stream still have to read it must not be handed to the next
+// batches' copies (which run at once on the idle copy stream) before those kernels have run.
+TEST(CudaTransfer, KernelsStillReadingAReleasedBatchKeepItsMemory) {
+  FF_SKIP_WITHOUT_CUDA();
+  ff::cuda::DeviceGuard device_guard(0);
+  const auto source = source_of(40);
+  LoaderOptions cpu_options = loader_options(DType::Float32, false);
+  LoaderOptions gpu_options = loader_options(DType::Float32, true);
+  cpu_options.sampler.seed = gpu_options.sampler.seed = 71;  // batches no other test has copied
+  DataLoader cpu_loader(source, cpu_options);
+  DataLoader gpu_loader(source, gpu_options);
+  std::vector<Batch> want(6);
+  cpu_loader.start_epoch(0);
+  for (Batch& w : want) ASSERT_TRUE(cpu_loader.next(w));
+  // Few free blocks left: a batch block returned too early would be the next copy's best fit.
+  ff::cuda::empty_cache();
+  gpu_loader.start_epoch(0);
+  const cudaStream_t compute = ff::cuda::current_stream(0);
+  Batch first;
+  ASSERT_TRUE(gpu_loader.next(first));
+  ff::cuda::busy_wait_on_stream(compute, 1500.0);
+  const Tensor read_late = first.images.clone();  // queued on the compute stream behind the wait
+  first = Batch();                                // released before that read has run
+  std::vector<Batch> later(5);
+  for (Batch& b : later) ASSERT_TRUE(gpu_loader.next(b));
+  const bool exercised = still_running(compute);
+  EXPECT_TRUE(same_bytes(read_late.to(Device()), want[0].images)) << "batch 0 was overwritten while still being read";
+  for (size_t k = 0; k < later.size(); ++k) {
+    EXPECT_TRUE(same_bytes(later[k].images.to(Device()), want[k + 1].images)) << "batch " << k + 1;
+  }
+  if (!exercised) {
+    std::printf("[ note ] the compute stream was idle before the later batches were copied: reuse was not exercised\n");
+  }
+}
+
+// One process, loader on cuda:1, consumer thread on cuda:0: the batches land on cuda:1 and
+// next() leaves the consumer's current device as it was.
+TEST(CudaTransfer, LoaderForASecondGpuLeavesTheConsumersDeviceAlone) {
+  FF_SKIP_WITHOUT_CUDA();
+  if (ff::cuda::device_count() < 2) {
+    GTEST_SKIP() << "needs 2 CUDA devices, found " << ff::cuda::device_count();
+  }
+  const Device gpu1(DeviceType::CUDA, 1);
+  ff::cuda::set_device(0);
+  const auto source = source_of(16);
+  DataLoader cpu_loader(source, loader_options(DType::Float16, false));
+  LoaderOptions o = loader_options(DType::Float16, false);
+  o.assembler.allocator = make_host_buffer_allocator(gpu1);
+  o.transfer = make_batch_transfer(gpu1);
+  DataLoader gpu_loader(source, o);
+  cpu_loader.start_epoch(2);
+  gpu_loader.start_epoch(2);
+  Batch want, got;
+  while (cpu_loader.next(want)) {
+    ASSERT_TRUE(gpu_loader.next(got));
+    EXPECT_EQ(ff::cuda::current_device(), 0);
+    ASSERT_EQ(got.images.device(), gpu1);
+    ASSERT_EQ(got.labels.device(), gpu1);
+    EXPECT_TRUE(same_bytes(got.images.to(Device()), want.images)) << "batch " << got.index;
+  }
 }
 
 // A pageable host buffer (the default allocator) still works, just without asynchrony.

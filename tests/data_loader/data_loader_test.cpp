@@ -11,6 +11,7 @@
 #include "data/decode/jpeg.h"
 #include "data/loader/data_loader.h"
 #include "framework/common/check.h"
+#include "tests/common/test_assertions.h"
 #include "tests/data_loader/loader_test_util.h"
 
 namespace ff::data {
@@ -277,6 +278,49 @@ TEST(DataLoader, SkipAndCountReplacesBadRecordsDeterministically) {
   o.num_workers = 3;
   DataLoader threaded(source, o);
   expect_same_batches(load_epoch(threaded, 0), reference);
+}
+
+TEST(DataLoader, OneDamagedRecordCostsOneRecordOnThatWorker) {
+  // Each worker keeps one JPEG decoder; a damaged record must not break the decoder for the
+  // records that follow it on the same thread (it once did: every later record failed).
+  auto source = make_source(24);
+  source->damaged = {5};
+  LoaderOptions o = options(4, 1);
+  o.sampler.shuffle = false;
+  o.assembler.on_bad_record = OnBadRecord::SkipAndCount;
+  DataLoader loader(source, o);
+  const auto batches = load_epoch(loader, 0);
+  ASSERT_EQ(batches.size(), 6u);
+  EXPECT_EQ(loader.bad_records().count(), 1) << loader.bad_records().summary();
+  EXPECT_EQ(batches[1].bad_records, 1);
+  EXPECT_EQ(batches[1].record_indices, (std::vector<int64_t>{4, 6, 6, 7}));  // row 1 takes the next good one
+  EXPECT_NE(loader.bad_records().summary().find("test-part record 5"), std::string::npos);
+}
+
+TEST(DataLoader, LabelsOutsideNumClassesAreBadRecordsNamingTheRecord) {
+  auto source = make_source(12);
+  source->label_override = {{6, 7}, {9, -2}};  // face_records labels are index % 7, so 7 is one too many
+  LoaderOptions o = options(4, 1);
+  o.sampler.shuffle = false;
+  o.assembler.num_classes = 7;
+  {
+    DataLoader loader(source, o);
+    loader.start_epoch(0);
+    Batch b;
+    ASSERT_TRUE(loader.next(b));  // records 0..3
+    EXPECT_FF_ERROR(loader.next(b), "test-part record 6", "label 7 is outside [0, 7)", "epoch 0 batch 1");
+  }
+  o.assembler.on_bad_record = OnBadRecord::SkipAndCount;
+  DataLoader skipping(source, o);
+  const auto batches = load_epoch(skipping, 0);
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(skipping.bad_records().count(), 2) << skipping.bad_records().summary();
+  for (const Batch& b : batches) {
+    const int64_t* labels = b.labels.data<int64_t>();
+    for (int64_t j = 0; j < b.size(); ++j) EXPECT_TRUE(labels[j] >= 0 && labels[j] < 7) << labels[j];
+  }
+  const std::string summary = skipping.bad_records().summary();
+  EXPECT_NE(summary.find("negative label -2"), std::string::npos) << summary;
 }
 
 TEST(DataLoader, AllocatorAndTransferHooksAreUsed) {

@@ -130,6 +130,36 @@ TEST(Jpeg, TruncatedFileIsAnErrorUnlessWarningsAreAllowed) {
   EXPECT_EQ(partial.height, 112);
 }
 
+// A record damaged in the middle of its headers (the tables and the frame header overwritten,
+// as a bad disk sector does), which libjpeg rejects part-way through parsing.
+std::vector<uint8_t> damaged_in_the_headers(std::vector<uint8_t> jpeg) {
+  for (size_t i = 20; i < 400 && i < jpeg.size(); ++i) jpeg[i] = 0x55;
+  return jpeg;
+}
+
+TEST(Jpeg, AFailedDecodeDoesNotPoisonTheNextImageOnTheSameThread) {
+  // TurboJPEG keeps per-handle parser state; the decoder's handles are per thread, so a handle
+  // left mid-parse by one bad record would make every later record of that worker fail.
+  const std::vector<uint8_t> good = encode_jpeg(render_identity_image(4, 1, 2), 95);
+  const RgbImage expected = decode_jpeg(good, "good");
+  std::vector<std::vector<uint8_t>> bad_inputs = {damaged_in_the_headers(good),
+                                                  {0xFF, 0xD8, 0xFF, 0x00, 0x13, 0x37, 0x42, 0x42}};
+  std::vector<uint8_t> truncated = good;
+  truncated.resize(good.size() / 2);
+  bad_inputs.push_back(truncated);
+  for (size_t k = 0; k < bad_inputs.size(); ++k) {
+    EXPECT_THROW(decode_jpeg(bad_inputs[k], "bad record"), Error) << "bad input " << k;
+    RgbImage after;
+    ASSERT_NO_THROW(after = decode_jpeg(good, "good record after bad input " + std::to_string(k)));
+    EXPECT_EQ(after.pixels, expected.pixels) << "bad input " << k;
+    const bool header_intact = k == 2;  // the truncated file fails only in the image data
+    if (!header_intact) {
+      EXPECT_THROW(read_jpeg_header(bad_inputs[k].data(), bad_inputs[k].size(), "bad header"), Error);
+    }
+    EXPECT_NO_THROW(read_jpeg_header(good.data(), good.size(), "good header after bad input"));
+  }
+}
+
 TEST(Resize, HalfPixelCentresMatchOpenCvLinear) {
   // 1 x 2 -> 1 x 4: cv2.resize(INTER_LINEAR) gives 0, 25, 75, 100.
   RgbImage src(1, 2);

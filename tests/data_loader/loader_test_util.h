@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -40,11 +41,17 @@ class TestSource final : public RecordSource {
     if (throws_std.count(index)) throw std::runtime_error("disk on fire");
     FaceExample e = records_.at(static_cast<size_t>(index));
     if (corrupt.count(index)) e.encoded_jpeg.assign({0xFF, 0xD8, 0xFF, 0x00, 0x13, 0x37});
+    if (damaged.count(index)) {  // the tables and frame header overwritten, as by a bad sector
+      for (size_t i = 20; i < 400 && i < e.encoded_jpeg.size(); ++i) e.encoded_jpeg[i] = 0x55;
+    }
+    if (label_override.count(index)) e.label = label_override.at(index);
     return e;
   }
   std::string describe(int64_t index) const override { return "test-part record " + std::to_string(index); }
 
-  std::set<int64_t> corrupt;
+  std::set<int64_t> corrupt;   // replaced by 6 bytes that are not a JPEG
+  std::set<int64_t> damaged;   // JPEG headers overwritten mid-file
+  std::map<int64_t, int32_t> label_override;
   std::set<int64_t> throws_std;
   int delay_ms = 0;
 

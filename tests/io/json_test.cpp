@@ -55,7 +55,14 @@ TEST(Json, ErrorsNameTheByteOffset) {
   EXPECT_FF_ERROR(parse(R"({"a" 1})"), "test: invalid JSON at byte 5", "expected ':'");
   EXPECT_FF_ERROR(parse(R"({"a": 1,})"), "at byte 8", "member name");
   EXPECT_FF_ERROR(parse(R"({"a": 1, "a": 2})"), "at byte 9", "duplicate member name \"a\"");
-  EXPECT_FF_ERROR(parse(R"({"a": [1, 2})"), "expected ',' or ']'");
+  EXPECT_FF_ERROR(parse(R"({"a": [1, 2})"), "at byte 11", "expected ',' or ']' in an array but found '}'");
+  EXPECT_FF_ERROR(parse(R"({"a": 1 "b": 2})"), "at byte 8", "expected ',' or '}' in an object but found '\"'");
+  EXPECT_FF_ERROR(parse(R"({"a": 1)"), "unexpected end of input inside an object");
+  EXPECT_FF_ERROR(parse(R"([1, 2)"), "unexpected end of input inside an array");
+  EXPECT_FF_ERROR(parse(R"({)"), "unexpected end of input inside an object");
+  EXPECT_EQ(parse(" { } ").object.size(), 0u);
+  EXPECT_EQ(parse("[ ]").array.size(), 0u);
+  EXPECT_EQ(parse(R"([ [ ] , { } ])").array.size(), 2u);
   EXPECT_FF_ERROR(parse(R"({"a": "unterminated)"), "at byte 6", "unterminated string");
   EXPECT_FF_ERROR(parse(R"("\x")"), "invalid escape");
   EXPECT_FF_ERROR(parse(R"("\ud800")"), "surrogate");
