@@ -139,11 +139,15 @@ NcclCommunicator::NcclCommunicator(Communicator& bootstrap, int device)
   FF_NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
   FF_COMM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   FF_COMM_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  watchdog_ = std::make_unique<CollectiveWatchdog>(CollectiveWatchdog::timeout_from_env());
+  watchdog_->set_on_fatal([comm = comm_] { ncclCommAbort(comm); });
 }
 
 NcclCommunicator::~NcclCommunicator() {
-  // Best effort at shutdown (not checked): pending work finishes before the comm is destroyed.
+  // Best effort at shutdown (not checked): pending work finishes before the comm is destroyed,
+  // and the watchdog (which queries the comm) stops before that.
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  watchdog_.reset();
   if (comm_ != nullptr) ncclCommDestroy(comm_);
   if (ready_ != nullptr) cudaEventDestroy(ready_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -169,10 +173,32 @@ cudaStream_t NcclCommunicator::begin() {
   return stream_;
 }
 
-std::shared_ptr<Work> NcclCommunicator::end(std::vector<Tensor> keep_alive) {
+std::shared_ptr<Work> NcclCommunicator::end(const char* what, std::vector<Tensor> keep_alive) {
   cudaEvent_t done = nullptr;
   FF_COMM_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
   FF_COMM_CUDA_CHECK(cudaEventRecord(done, stream_));
+  if (watchdog_->timeout_s() > 0.0) {
+    // The watchdog gets an event of its own: the Work's may be destroyed before it is polled.
+    cudaEvent_t watched = nullptr;
+    FF_COMM_CUDA_CHECK(cudaEventCreateWithFlags(&watched, cudaEventDisableTiming));
+    FF_COMM_CUDA_CHECK(cudaEventRecord(watched, stream_));
+    auto poll = [comm = comm_, watched, device = device_]() -> CollectiveWatchdog::AsyncStatus {
+      cudaSetDevice(device);  // the watchdog thread queries this rank's device
+      const cudaError_t rc = cudaEventQuery(watched);
+      if (rc == cudaSuccess) return {true, {}};
+      if (rc != cudaErrorNotReady) return {false, fmt::format("cudaEventQuery: {}", cudaGetErrorString(rc))};
+      (void)cudaGetLastError();  // "not ready" is a status, not an error to leave behind
+      ncclResult_t async = ncclSuccess;
+      const ncclResult_t query = ncclCommGetAsyncError(comm, &async);
+      if (query != ncclSuccess) return {false, fmt::format("ncclCommGetAsyncError: {}", ncclGetErrorString(query))};
+      if (async != ncclSuccess && async != ncclInProgress) {
+        return {false, fmt::format("NCCL asynchronous error: {}", ncclGetErrorString(async))};
+      }
+      return {false, {}};
+    };
+    watchdog_->watch(fmt::format("NCCL {} (rank {} of {}, cuda:{})", what, rank_, size_, device_), std::move(poll),
+                     [watched] { cudaEventDestroy(watched); });
+  }
   return std::make_shared<NcclWork>(comm_, done, compute_, std::move(keep_alive));
 }
 
@@ -184,7 +210,7 @@ std::shared_ptr<Work> NcclCommunicator::all_reduce(const Tensor& t, ReduceOp op,
   FF_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_datatype(t.dtype()),
                               nccl_op(op), comm_, s));
   t.storage()->bump_version();
-  auto work = end({t});
+  auto work = end("all_reduce", {t});
   if (!async) work->wait();
   return work;
 }
@@ -195,7 +221,7 @@ Tensor NcclCommunicator::all_gather(const Tensor& in) {
   cudaStream_t s = begin();
   FF_NCCL_CHECK(ncclAllGather(in.raw_data(), out.raw_data(), static_cast<size_t>(in.numel()),
                               nccl_datatype(in.dtype()), comm_, s));
-  end({in, out})->wait();
+  end("all_gather", {in, out})->wait();
   return out;
 }
 
@@ -209,7 +235,7 @@ Tensor NcclCommunicator::reduce_scatter(const Tensor& in, ReduceOp op) {
   cudaStream_t s = begin();
   FF_NCCL_CHECK(ncclReduceScatter(in.raw_data(), out.raw_data(), static_cast<size_t>(out.numel()),
                                   nccl_datatype(in.dtype()), nccl_op(op), comm_, s));
-  end({in, out})->wait();
+  end("reduce_scatter", {in, out})->wait();
   return out;
 }
 
@@ -220,7 +246,7 @@ void NcclCommunicator::broadcast(const Tensor& t, int root) {
   FF_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_datatype(t.dtype()),
                               root, comm_, s));
   t.storage()->bump_version();
-  end({t})->wait();
+  end("broadcast", {t})->wait();
 }
 
 Tensor NcclCommunicator::all_to_all(const Tensor& in) {
@@ -260,7 +286,7 @@ Tensor NcclCommunicator::all_to_all_v(const Tensor& in, const std::vector<int64_
     dst += static_cast<size_t>(recv_counts[p]) * bytes_per_row;
   }
   FF_NCCL_CHECK(ncclGroupEnd());
-  end({in, out})->wait();
+  end("all_to_all_v", {in, out})->wait();
   return out;
 }
 
@@ -268,6 +294,7 @@ void NcclCommunicator::barrier() {
   // Everything queued so far on both streams, on every rank, is done when this returns.
   FF_COMM_CUDA_CHECK(cudaSetDevice(device_));
   compute_ = compute_override_ != nullptr ? compute_override_ : cuda::current_stream(device_);
+  CollectiveWatchdog::Scope watched(watchdog_.get(), "NCCL barrier (waiting for the compute and NCCL streams)");
   FF_COMM_CUDA_CHECK(cudaStreamSynchronize(compute_));
   FF_COMM_CUDA_CHECK(cudaStreamSynchronize(stream_));
   bootstrap_.barrier();

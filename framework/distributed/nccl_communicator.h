@@ -16,6 +16,11 @@
 //
 // Every NCCL and CUDA return code is checked; a failure (or an asynchronous NCCL error found
 // by wait()/is_completed()) aborts the NCCL communicator and the job with the call, file:line.
+// A CollectiveWatchdog polls every queued collective (an event after it on the NCCL stream, and
+// ncclCommGetAsyncError) from its own thread: an asynchronous NCCL error, or a collective still
+// running after FF_COLLECTIVE_TIMEOUT_S (default 1800 s), aborts the NCCL communicator (which
+// frees the peers) and the job with the collective's name, instead of a silent hang at the next
+// host read. barrier()'s host waits are watched as blocking calls.
 #pragma once
 
 #ifdef FF_WITH_CUDA
@@ -23,6 +28,9 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <memory>
+
+#include "framework/distributed/collective_watchdog.h"
 #include "framework/distributed/communicator.h"
 
 namespace ff::distributed {
@@ -63,8 +71,9 @@ class NcclCommunicator final : public Communicator {
   void check_rows(const Tensor& t, const char* op) const;
   // Step 1 above; returns the NCCL stream.
   cudaStream_t begin();
-  // Steps 2-3: records "done" and returns a Work keeping `keep_alive` until it is waited on.
-  std::shared_ptr<Work> end(std::vector<Tensor> keep_alive);
+  // Steps 2-3: records "done", registers the collective `what` with the watchdog, and returns
+  // a Work keeping `keep_alive` until it is waited on.
+  std::shared_ptr<Work> end(const char* what, std::vector<Tensor> keep_alive);
 
   Communicator& bootstrap_;
   int rank_ = 0;
@@ -75,6 +84,7 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t compute_override_ = nullptr;
   cudaStream_t compute_ = nullptr;  // the compute stream of the collective in progress
   cudaEvent_t ready_ = nullptr;
+  std::unique_ptr<CollectiveWatchdog> watchdog_;  // stopped first in the destructor
 };
 
 }  // namespace ff::distributed
