@@ -7,6 +7,8 @@
 // handles from static destructors races the CUDA runtime's own shutdown.
 #include "framework/cuda/cuda_runtime.h"
 
+#include <cuda.h>  // CUresult / CUdevice for the driver entry point (no libcuda link)
+
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -154,14 +156,42 @@ cudaStream_t current_stream(int device) {
 
 cudaStream_t current_stream() { return current_stream(current_device()); }
 
+namespace {
+
+// Whether `device`'s primary context exists, asked without creating it: the driver's
+// cuDevicePrimaryCtxGetState, found through the runtime so that nothing links libcuda itself.
+// When the driver cannot say, true (restore, as without the check).
+bool primary_context_active(int device) {
+  using GetState = CUresult (*)(CUdevice, unsigned int*, int*);
+  static const GetState get_state = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
+    const cudaError_t rc =
+        cudaGetDriverEntryPointByVersion("cuDevicePrimaryCtxGetState", &fn, 7000, cudaEnableDefault, &status);
+    if (rc != cudaSuccess || status != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return static_cast<GetState>(nullptr);
+    }
+    return reinterpret_cast<GetState>(fn);
+  }();
+  if (get_state == nullptr) return true;
+  unsigned int flags = 0;
+  int active = 0;
+  if (get_state(static_cast<CUdevice>(device), &flags, &active) != CUDA_SUCCESS) return true;
+  return active != 0;
+}
+
+}  // namespace
+
 DeviceGuard::DeviceGuard(int device) {
   check_device(device, "DeviceGuard");
   FF_CUDA_CHECK(cudaGetDevice(&previous_));
-  if (previous_ != device) {
-    FF_CUDA_CHECK(cudaSetDevice(device));
-  } else {
+  if (previous_ == device) {
     previous_ = -1;  // nothing to restore
+    return;
   }
+  if (!primary_context_active(previous_)) previous_ = -1;  // see the header: do not create one
+  FF_CUDA_CHECK(cudaSetDevice(device));
 }
 
 DeviceGuard::~DeviceGuard() {

@@ -70,7 +70,10 @@ Workspace cublaslt_workspace();
 bool deterministic();
 void set_deterministic(bool on);
 
-// Makes `device` current for the scope (restores the previous device on exit).
+// Makes `device` current for the scope and restores the previous device on exit, unless the
+// previous device has no CUDA context yet (a thread that never used a GPU starts on device 0):
+// since CUDA 12 switching to a device creates its context, so restoring would put a context of
+// a few hundred MiB on GPU 0 from every rank's helper threads. The thread then stays on `device`.
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device);
