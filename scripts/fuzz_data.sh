@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the dataset readers (OFRecord parts, MXNet RecordIO, validation
-# .bin pickles) with libFuzzer + ASan + UBSan, for a bounded time per harness.
+# .bin pickles) and of the JPEG decode path (decode_jpeg, decode_face_image with its resize) with
+# libFuzzer + ASan + UBSan, for a bounded time per harness (four harnesses, run one after another).
 #
 #   scripts/fuzz_data.sh [SECONDS_PER_HARNESS]        (default 60)
 #
 # Needs clang++ with libFuzzer (Debian: clang-14). Without it, prints a note and exits 0: the
 # deterministic mutation fuzz tests (MutationFuzz.* in ff_data_formats_tests) cover the same
-# readers in every build. Environment: FF_FUZZ_BUILD_DIR (default build-fuzz).
+# readers in every build. Environment: FF_FUZZ_BUILD_DIR (default build-fuzz), FF_FUZZ_JOBS
+# (ninja -j for the build; default ninja's own).
 # Findings land in $FF_FUZZ_BUILD_DIR/artifacts/ and make the script exit 1.
 set -euo pipefail
 
@@ -21,15 +23,20 @@ if [[ -z "$clangxx" ]]; then
 fi
 
 cmake -S "$root/tests/data_formats/fuzz" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$clangxx" >/dev/null
-ninja -C "$build"
+ninja -C "$build" ${FF_FUZZ_JOBS:+-j"$FF_FUZZ_JOBS"}
 if [[ ! -x "$build/fuzz_pickle" ]]; then
   echo "fuzz_data.sh: $clangxx lacks -fsanitize=fuzzer support; nothing to run"
   exit 0
 fi
 
-# Seed corpora: the byte-level test vectors of shared/reference/formats.md.
+# Seed corpora: the byte-level test vectors of shared/reference/formats.md, and for fuzz_jpeg
+# small real JPEGs from our own encoder (baseline and progressive, RGB and grayscale, 112x112 and
+# odd sizes; see make_jpeg_seeds.cpp).
 corpus="$build/corpus"
-mkdir -p "$corpus/fuzz_pickle" "$corpus/fuzz_ofrecord" "$corpus/fuzz_recordio" "$build/artifacts"
+harnesses=(fuzz_pickle fuzz_ofrecord fuzz_recordio fuzz_jpeg)
+for harness in "${harnesses[@]}"; do mkdir -p "$corpus/$harness"; done
+mkdir -p "$build/artifacts"
+"$build/make_jpeg_seeds" "$corpus/fuzz_jpeg"
 python3 - "$corpus" <<'PY'
 import struct, sys
 c = sys.argv[1]
@@ -62,7 +69,7 @@ put("fuzz_recordio", "insightface_with_idx", b"".join(records) + b"\nIDX:\n" + i
 PY
 
 status=0
-for harness in fuzz_pickle fuzz_ofrecord fuzz_recordio; do
+for harness in "${harnesses[@]}"; do
   echo "== $harness: ${seconds}s"
   if ! "$build/$harness" "$corpus/$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
        -max_len=65536 -print_final_stats=1 \

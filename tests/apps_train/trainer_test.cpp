@@ -3,12 +3,17 @@
 // with the last good state saved, and its outputs (log, metrics, export, verification) exist.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 
 #include "apps/common/model_io.h"
 #include "apps/common/trainer.h"
 #include "apps/common/trainer_checkpoint.h"
+#include "data/recordio/mx_face_dataset.h"
 #include "framework/common/check.h"
 #include "framework/distributed/communicator.h"
 #include "framework/io/safetensors.h"
@@ -227,6 +232,49 @@ TEST(Trainer, BadRecordsStopTheRunNamingThemOrAreSkippedWhenAsked) {
   EXPECT_NE(log.find("data: 2 bad records skipped in all (listed above)"), std::string::npos) << log;
   EXPECT_NE(log.find("part-00000' record 5 at byte offset"), std::string::npos) << log;
   EXPECT_NE(log.find("label 25 is outside [0, 20)"), std::string::npos) << log;
+}
+
+// The same records as OFRecord parts, MXNet RecordIO (with and without the .idx) and an image
+// folder: the trainer reads each format into the same run, step for step. The records are put
+// in the order all four keep (insightface's .rec groups them by label; the folder sorts
+// identities and files by name): grouped by label, stable.
+TEST(Trainer, EveryDatasetFormatGivesTheSameRun) {
+  const data::OFRecordDataset parts(testing::tiny_dataset() + "/train");
+  std::vector<data::FaceExample> examples;
+  for (int64_t i = 0; i < parts.size(); ++i) examples.push_back(parts.get(i));
+  std::stable_sort(examples.begin(), examples.end(),
+                   [](const data::FaceExample& a, const data::FaceExample& b) { return a.label < b.label; });
+
+  const std::string root = temp_dir("formats");
+  const std::string ofrecord = root + "/ofrecord", rec_dir = root + "/rec", rec_no_idx = root + "/rec_no_idx",
+                    folder = root + "/folder";
+  for (const std::string& d : {rec_dir, rec_no_idx}) testing::fs::create_directories(d);
+  data::write_ofrecord_parts(ofrecord, examples, 3);
+  data::write_insightface_rec(rec_dir + "/train.rec", rec_dir + "/train.idx", examples);
+  data::write_insightface_rec(rec_no_idx + "/train.rec", root + "/unused.idx", examples, /*label_as_array=*/true);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const std::string dir = fmt::format("{}/id{:03d}", folder, examples[i].label);
+    testing::fs::create_directories(dir);
+    std::ofstream(fmt::format("{}/{:05d}.jpg", dir, i), std::ios::binary)
+        .write(reinterpret_cast<const char*>(examples[i].encoded_jpeg.data()),
+               static_cast<std::streamsize>(examples[i].encoded_jpeg.size()));
+  }
+
+  const auto run = [&](const std::string& format, const std::string& path, int64_t num_classes) {
+    TrainConfig c = tiny_config(root + "/out_" + format + std::to_string(num_classes));
+    c.data_format = format;
+    c.data_path = path;
+    c.num_classes = num_classes;  // 0: discovered (rec header record, folder count)
+    c.max_steps = 4;
+    c.val_targets = {};
+    Trainer trainer(c, distributed::world());
+    return trainer.run().step_losses;
+  };
+  const std::vector<double> reference = run("ofrecord", ofrecord, 20);
+  ASSERT_EQ(reference.size(), 4u);
+  EXPECT_EQ(run("rec", rec_dir, 0), reference) << "train.rec + train.idx, classes from the header record";
+  EXPECT_EQ(run("rec", rec_no_idx, 0), reference) << "train.rec scanned without an index, [class, 0] labels";
+  EXPECT_EQ(run("folder", folder, 0), reference) << "one folder per identity";
 }
 
 TEST(Trainer, RejectsBadSettingsNamingThem) {

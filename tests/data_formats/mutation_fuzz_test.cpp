@@ -1,13 +1,15 @@
-// Deterministic mutation fuzzing of every reader: valid files are damaged (bit flips,
-// interesting integers, truncations, insertions, deletions) a few thousand times, and every
-// read must either succeed or throw ff::Error: no crash, no other exception, no hang, no huge
-// allocation. Runs with the normal suite (under ASan/UBSan in the sanitizer builds); the
-// coverage-guided libFuzzer harnesses in fuzz/ go further when clang is available.
+// Deterministic mutation fuzzing of every reader and of the JPEG decoder: valid files are
+// damaged (bit flips, interesting integers, truncations, insertions, deletions) a few thousand
+// times, and every read must either succeed or throw ff::Error: no crash, no other exception,
+// no hang, no huge allocation. Runs with the normal suite (under ASan/UBSan in the sanitizer
+// builds); the coverage-guided libFuzzer harnesses in fuzz/ go further when clang is available.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <random>
 
+#include "data/decode/face_decode.h"
+#include "data/decode/resize.h"
 #include "data/ofrecord/ofrecord_codec.h"
 #include "data/ofrecord/ofrecord_dataset.h"
 #include "data/recordio/mx_face_dataset.h"
@@ -182,6 +184,41 @@ TEST(MutationFuzz, RecordIO) {
       }
     }
   }
+}
+
+TEST(MutationFuzz, JpegDecode) {
+  // Real JPEGs from our encoder: baseline and progressive, 4:2:0 / 4:4:4 / grayscale, the 112 x 112
+  // training size (plain decode) and an odd size (decode + bilinear resize).
+  RgbImage image(37, 53);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      uint8_t* p = image.pixel(y, x);
+      p[0] = static_cast<uint8_t>(x * 4);
+      p[1] = static_cast<uint8_t>(y * 6);
+      p[2] = static_cast<uint8_t>((x * y) % 251);
+    }
+  }
+  const RgbImage face = resize_bilinear(image, 112, 112);
+  const std::vector<std::vector<uint8_t>> jpegs = {
+      encode_jpeg(face, 90), encode_jpeg(face, 75, ChromaSubsampling::k444, JpegCoding::kProgressive),
+      encode_jpeg(image, 95, ChromaSubsampling::kGray), encode_jpeg(image, 60, ChromaSubsampling::k420,
+                                                                    JpegCoding::kProgressive)};
+  Mutator m(4242);
+  int decoded = 0;
+  RgbImage out, scratch;
+  for (int it = 0; it < 3000; ++it) {
+    const std::vector<uint8_t>& seed = jpegs[static_cast<size_t>(it) % jpegs.size()];
+    const std::string input = m.mutate(std::string(seed.begin(), seed.end()));
+    expect_error_or_success("jpeg", it, [&] {
+      // Strict mode (the loader's default) only: a lenient decode of a header mutated to claim
+      // 100 Mpixel legitimately takes seconds under the sanitizers.
+      decode_face_image(reinterpret_cast<const uint8_t*>(input.data()), input.size(), "fuzz.jpg", 112, 112, out,
+                        scratch);
+      ASSERT_EQ(out.pixels.size(), size_t{112} * 112 * 3);
+      ++decoded;
+    });
+  }
+  EXPECT_GT(decoded, 0);
 }
 
 }  // namespace
