@@ -7,8 +7,9 @@
 //    large ones (56x56, 112x112) are cut into tiles of output rows so the column matrix stays
 //    cache-sized. A 1x1, stride-1, unpadded conv with one sample per chunk skips im2col: the
 //    input already is the column matrix.
-//  * A direct loop for depthwise and other narrow grouped convs (<= kDirectMaxChannelsPerGroup
-//    input channels per group), where per-group GEMMs would be tiny (M = 1..4, K = 9..36).
+//  * Direct loops for depthwise and other narrow grouped convs (<= kDirectMaxChannelsPerGroup
+//    input channels per group), where per-group GEMMs would be tiny (M = 1..4, K = 9..36):
+//    conv2d_cpu_direct.cpp.
 //
 // Threads (all OpenMP, via ff::parallel_for; BLAS calls are single-threaded inside a region):
 //  * GEMM paths split the batch: each thread takes whole chunks of samples and does their im2col,
@@ -16,7 +17,7 @@
 //    The weight gradient is summed per thread and the partial sums are added in a fixed order
 //    (deterministic for a given thread count). With a single chunk (batch 1) the steps
 //    themselves run in parallel instead: im2col over planes, the GEMM over blocks of C.
-//  * Direct loops split (sample, channel) planes.
+//  * Direct loops split planes (see conv2d_cpu_direct.h).
 // fp16/bf16 run the float kernels on widened copies and round once on store.
 #include <algorithm>
 #include <limits>
@@ -25,61 +26,18 @@
 #include "framework/core/parallel.h"
 #include "framework/dispatch/registry.h"
 #include "ops/conv/conv2d.h"
+#include "ops/conv/conv2d_cpu_direct.h"
+#include "ops/conv/conv2d_cpu_shape.h"
 #include "ops/linalg/cpu_blas.h"
 #include "ops/tensor_ops/copy.h"
 
 namespace ff {
 namespace {
 
-constexpr int64_t kDirectMaxChannelsPerGroup = 4;
+using namespace conv_cpu;
+
 constexpr int64_t kTargetGemmColumns = 2048;        // GEMM width worth batching samples for
 constexpr int64_t kMaxColumnBytes = int64_t{64} << 20;  // bound on the im2col buffer
-
-// Output positions o in [lo, hi) whose input position o * stride + offset lies in [0, size).
-struct Range {
-  int64_t lo, hi;
-};
-inline Range valid_outputs(int64_t offset, int64_t stride, int64_t size, int64_t out_size) {
-  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  const int64_t last = size - 1 - offset;  // largest o * stride allowed
-  const int64_t hi = last < 0 ? 0 : std::min(out_size, last / stride + 1);
-  return {std::min(lo, out_size), std::max(hi, std::min(lo, out_size))};
-}
-
-struct ConvShape {
-  int64_t n, c_in, h, w;
-  int64_t c_out, kh, kw;
-  int64_t h_out, w_out;
-  int64_t sh, sw, ph, pw, dh, dw;
-  int64_t groups, cin_g, cout_g;
-  int64_t k_g;     // rows of one group's column matrix: cin_g * kh * kw
-  int64_t hw_out;  // h_out * w_out
-  int64_t hw_in;   // h * w
-  // Valid output rows for kernel row i and columns for kernel column j, computed once per call:
-  // the loops below visit every (plane, tap) pair and would otherwise divide each time.
-  std::vector<Range> rows, cols;
-
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-  bool direct() const { return groups > 1 && cin_g <= kDirectMaxChannelsPerGroup; }
-};
-
-ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& out, const Conv2dParams& p) {
-  ConvShape s;
-  s.n = x[0], s.c_in = x[1], s.h = x[2], s.w = x[3];
-  s.c_out = w[0], s.kh = w[2], s.kw = w[3];
-  s.h_out = out[2], s.w_out = out[3];
-  s.sh = p.stride[0], s.sw = p.stride[1], s.ph = p.padding[0], s.pw = p.padding[1];
-  s.dh = p.dilation[0], s.dw = p.dilation[1];
-  s.groups = p.groups, s.cin_g = s.c_in / p.groups, s.cout_g = s.c_out / p.groups;
-  s.k_g = s.cin_g * s.kh * s.kw;
-  s.hw_out = s.h_out * s.w_out;
-  s.hw_in = s.h * s.w;
-  for (int64_t i = 0; i < s.kh; ++i) s.rows.push_back(valid_outputs(i * s.dh - s.ph, s.sh, s.h, s.h_out));
-  for (int64_t j = 0; j < s.kw; ++j) s.cols.push_back(valid_outputs(j * s.dw - s.pw, s.sw, s.w, s.w_out));
-  FF_ASSERT(w[1] == s.cin_g && out[0] == s.n && out[1] == s.c_out, "conv2d kernel: inconsistent shapes {} {} {}",
-            shape_str(x), shape_str(w), shape_str(out));
-  return s;
-}
 
 // Samples per im2col chunk: at most enough to make the GEMM about kTargetGemmColumns wide (and
 // within the buffer bound), chosen so the threads get equal shares: the busiest thread's sample
@@ -105,10 +63,6 @@ int64_t samples_per_chunk(const ConvShape& s, size_t elem_size) {
 template <typename Body>
 void for_chunks(int64_t num_chunks, Body&& body) {
   parallel_for(0, num_chunks, 1, body);
-}
-
-inline int64_t plane_grain(int64_t work_per_plane) {
-  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(work_per_plane, 1));
 }
 
 // ---- im2col / col2im ----------------------------------------------------------------------------------
@@ -340,145 +294,6 @@ void backward_weight_gemm(T* grad_w, const T* grad_out, const T* x, const ConvSh
   }
 }
 
-// ---- direct loops (depthwise and narrow groups) ---------------------------------------------------------
-template <typename T>
-void forward_direct(T* out, const T* x, const T* w, const T* bias, const ConvShape& s) {
-  parallel_for(0, s.n * s.c_out, plane_grain(s.hw_out * s.k_g), [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t n = plane / s.c_out, oc = plane % s.c_out, g = oc / s.cout_g;
-      T* o = out + plane * s.hw_out;
-      std::fill(o, o + s.hw_out, bias ? bias[oc] : T(0));
-      for (int64_t ci = 0; ci < s.cin_g; ++ci) {
-        const T* xp = x + (n * s.c_in + g * s.cin_g + ci) * s.hw_in;
-        const T* wp = w + (oc * s.cin_g + ci) * s.kh * s.kw;
-        for (int64_t i = 0; i < s.kh; ++i) {
-          const int64_t h_off = i * s.dh - s.ph;
-          const Range rh = s.rows[i];
-          for (int64_t j = 0; j < s.kw; ++j) {
-            const int64_t w_off = j * s.dw - s.pw;
-            const Range rw = s.cols[j];
-            const T wv = wp[i * s.kw + j];
-            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              const T* xr = xp + (oh * s.sh + h_off) * s.w + w_off;
-              T* orow = o + oh * s.w_out;
-              if (s.sw == 1) {
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) orow[ow] += wv * xr[ow];
-              } else {
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) orow[ow] += wv * xr[ow * s.sw];
-              }
-            }
-          }
-        }
-      }
-    }
-  });
-}
-
-// Output-stationary form for outputs smaller than the kernel (MobileFaceNet's 7x7 GDC has a 1x1
-// output): each output element sums its taps in a register, where the row form above would carry
-// every tap through memory in rows of one element. With more outputs than taps the row form wins
-// (independent outputs vectorise; one accumulator is a latency chain).
-template <typename T>
-void forward_direct_tiny_output(T* out, const T* x, const T* w, const T* bias, const ConvShape& s) {
-  parallel_for(0, s.n * s.c_out, plane_grain(s.hw_out * s.k_g), [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t n = plane / s.c_out, oc = plane % s.c_out, g = oc / s.cout_g;
-      const T* xg = x + (n * s.c_in + g * s.cin_g) * s.hw_in;
-      const T* wo = w + oc * s.k_g;
-      for (int64_t oh = 0; oh < s.h_out; ++oh) {
-        for (int64_t ow = 0; ow < s.w_out; ++ow) {
-          T acc = bias ? bias[oc] : T(0);
-          for (int64_t ci = 0; ci < s.cin_g; ++ci) {
-            for (int64_t i = 0; i < s.kh; ++i) {
-              if (oh < s.rows[i].lo || oh >= s.rows[i].hi) continue;
-              const T* xr = xg + ci * s.hw_in + (oh * s.sh + i * s.dh - s.ph) * s.w + ow * s.sw - s.pw;
-              const T* wr = wo + (ci * s.kh + i) * s.kw;
-              for (int64_t j = 0; j < s.kw; ++j) {
-                if (ow >= s.cols[j].lo && ow < s.cols[j].hi) acc += wr[j] * xr[j * s.dw];
-              }
-            }
-          }
-          out[plane * s.hw_out + oh * s.w_out + ow] = acc;
-        }
-      }
-    }
-  });
-}
-
-template <typename T>
-void backward_input_direct(T* grad_x, const T* grad_out, const T* w, const ConvShape& s) {
-  parallel_for(0, s.n * s.c_in, plane_grain(s.hw_out * s.cout_g * s.kh * s.kw), [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t n = plane / s.c_in, c = plane % s.c_in, g = c / s.cin_g, ci = c % s.cin_g;
-      T* gx = grad_x + plane * s.hw_in;
-      std::fill(gx, gx + s.hw_in, T(0));
-      for (int64_t m = 0; m < s.cout_g; ++m) {
-        const int64_t oc = g * s.cout_g + m;
-        const T* gp = grad_out + (n * s.c_out + oc) * s.hw_out;
-        const T* wp = w + (oc * s.cin_g + ci) * s.kh * s.kw;
-        for (int64_t i = 0; i < s.kh; ++i) {
-          const int64_t h_off = i * s.dh - s.ph;
-          const Range rh = s.rows[i];
-          for (int64_t j = 0; j < s.kw; ++j) {
-            const int64_t w_off = j * s.dw - s.pw;
-            const Range rw = s.cols[j];
-            const T wv = wp[i * s.kw + j];
-            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              T* xr = gx + (oh * s.sh + h_off) * s.w + w_off;
-              const T* grow = gp + oh * s.w_out;
-              if (s.sw == 1) {
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) xr[ow] += wv * grow[ow];
-              } else {
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) xr[ow * s.sw] += wv * grow[ow];
-              }
-            }
-          }
-        }
-      }
-    }
-  });
-}
-
-template <typename T>
-void backward_weight_direct(T* grad_w, const T* grad_out, const T* x, const ConvShape& s) {
-  const int64_t taps = s.kh * s.kw;
-  // One unit per (oc, ci) filter slice: each thread owns its weights, summing over the batch.
-  parallel_for(0, s.c_out * s.cin_g, plane_grain(s.n * s.hw_out * taps), [&](int64_t begin, int64_t end) {
-    std::vector<double> acc(taps);
-    for (int64_t unit = begin; unit < end; ++unit) {
-      const int64_t oc = unit / s.cin_g, ci = unit % s.cin_g, g = oc / s.cout_g;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t n = 0; n < s.n; ++n) {
-        const T* xp = x + (n * s.c_in + g * s.cin_g + ci) * s.hw_in;
-        const T* gp = grad_out + (n * s.c_out + oc) * s.hw_out;
-        for (int64_t i = 0; i < s.kh; ++i) {
-          const int64_t h_off = i * s.dh - s.ph;
-          const Range rh = s.rows[i];
-          for (int64_t j = 0; j < s.kw; ++j) {
-            const int64_t w_off = j * s.dw - s.pw;
-            const Range rw = s.cols[j];
-            T partial = 0;  // one sample's sum in T, the batch total in double
-            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              const T* xr = xp + (oh * s.sh + h_off) * s.w + w_off;
-              const T* grow = gp + oh * s.w_out;
-              if (s.sw == 1) {  // contiguous: a plain vectorised dot product
-#pragma omp simd reduction(+ : partial)
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) partial += grow[ow] * xr[ow];
-              } else {
-                const int64_t step = s.sw;
-#pragma omp simd reduction(+ : partial)
-                for (int64_t ow = rw.lo; ow < rw.hi; ++ow) partial += grow[ow] * xr[ow * step];
-              }
-            }
-            acc[i * s.kw + j] += static_cast<double>(partial);
-          }
-        }
-      }
-      for (int64_t t = 0; t < taps; ++t) grad_w[unit * taps + t] = static_cast<T>(acc[t]);
-    }
-  });
-}
-
 // ---- typed entry points and registration -----------------------------------------------------------------
 template <typename T>
 const T* data_or_null(const Tensor& t) {
@@ -490,10 +305,7 @@ void conv2d_forward_typed(const Tensor& out, const Tensor& x, const Tensor& w, c
                           const Conv2dParams& p) {
   const ConvShape s = conv_shape(x.sizes(), w.sizes(), out.sizes(), p);
   if (out.numel() == 0) return;
-  if (s.direct()) {
-    auto* kernel = s.hw_out < s.kh * s.kw ? &forward_direct_tiny_output<T> : &forward_direct<T>;
-    return kernel(out.data<T>(), x.data<T>(), w.data<T>(), data_or_null<T>(bias), s);
-  }
+  if (s.direct()) return direct_forward(out.data<T>(), x.data<T>(), w.data<T>(), data_or_null<T>(bias), s);
   forward_gemm(out.data<T>(), x.data<T>(), w.data<T>(), data_or_null<T>(bias), s);
 }
 
@@ -501,7 +313,7 @@ template <typename T>
 void conv2d_backward_input_typed(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
   const ConvShape s = conv_shape(grad_x.sizes(), w.sizes(), grad_out.sizes(), p);
   if (grad_x.numel() == 0) return;
-  if (s.direct()) return backward_input_direct(grad_x.data<T>(), grad_out.data<T>(), w.data<T>(), s);
+  if (s.direct()) return direct_backward_input(grad_x.data<T>(), grad_out.data<T>(), w.data<T>(), s);
   backward_input_gemm(grad_x.data<T>(), grad_out.data<T>(), w.data<T>(), s);
 }
 
@@ -510,7 +322,7 @@ void conv2d_backward_weight_typed(const Tensor& grad_w, const Tensor& grad_out, 
                                   const Conv2dParams& p) {
   const ConvShape s = conv_shape(x.sizes(), grad_w.sizes(), grad_out.sizes(), p);
   if (grad_w.numel() == 0) return;
-  if (s.direct()) return backward_weight_direct(grad_w.data<T>(), grad_out.data<T>(), x.data<T>(), s);
+  if (s.direct()) return direct_backward_weight(grad_w.data<T>(), grad_out.data<T>(), x.data<T>(), s);
   backward_weight_gemm(grad_w.data<T>(), grad_out.data<T>(), x.data<T>(), s);
 }
 

@@ -41,6 +41,15 @@ const std::vector<ConvCase>& cases() {
       {"depthwise_s2", {2, 8, 9, 9}, {8, 1, 3, 3}, params({2, 2}, {1, 1}, {1, 1}, 8), true},
       {"depthwise_multiplier", {1, 4, 6, 7}, {8, 1, 3, 3}, params({1, 1}, {1, 1}, {1, 1}, 4), true},
       {"depthwise_dilated", {2, 3, 8, 8}, {3, 1, 3, 3}, params({1, 1}, {2, 2}, {2, 2}, 3), false},
+      // Direct phase-plane loops: rows wider than one 16-float block with a partial last block,
+      // stride-2 phases with dilation, mixed strides, more padding than dilation * (k - 1) (the
+      // backward to the input then scatters), and several channels per group both ways.
+      {"depthwise_wide_rows", {2, 3, 5, 37}, {3, 1, 3, 3}, params({1, 1}, {1, 1}, {1, 1}, 3), true},
+      {"depthwise_s2_dilated_wide", {1, 2, 11, 41}, {2, 1, 3, 3}, params({2, 2}, {2, 2}, {2, 2}, 2), false},
+      {"depthwise_stride_2x1_5x5", {2, 2, 9, 19}, {2, 1, 5, 5}, params({2, 1}, {2, 2}, {1, 1}, 2), true},
+      {"depthwise_stride3_asymmetric_pad", {1, 2, 13, 17}, {4, 1, 3, 2}, params({3, 2}, {1, 0}, {1, 2}, 2), true},
+      {"depthwise_padding_beyond_kernel", {2, 2, 5, 6}, {2, 1, 3, 3}, params({1, 1}, {3, 3}, {1, 1}, 2), false},
+      {"groups_cin3_cout2_s2", {2, 6, 9, 21}, {4, 3, 3, 3}, params({2, 2}, {1, 1}, {1, 1}, 2), true},
       // Outputs smaller than the kernel: the output-stationary direct loop.
       {"depthwise_gdc_1x1_output", {2, 4, 5, 5}, {4, 1, 5, 5}, params({1, 1}, {0, 0}, {1, 1}, 4), true},
       {"grouped_tiny_output_padded", {1, 4, 3, 4}, {8, 2, 5, 5}, params({1, 1}, {1, 1}, {1, 1}, 2), false},
