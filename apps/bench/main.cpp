@@ -36,6 +36,7 @@
 #include "apps/bench/bench_shapes.h"
 #include "apps/bench/kernel_bench.h"
 #include "apps/bench/train_step_bench.h"
+#include "apps/common/command_line.h"
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "ops/conv/conv2d.h"
@@ -64,16 +65,6 @@ struct Options {
   ff::bench::TrainStepOptions train;
   bool batch_given = false, warmup_given = false, device_given = false;
 };
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  for (size_t start = 0; start <= s.size();) {
-    const size_t comma = std::min(s.find(',', start), s.size());
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
@@ -110,10 +101,10 @@ Options parse(int argc, char** argv) {
         usage(e.what());
       }
     } else if (flag == "--network") {
-      o.train.networks = split_commas(value);
+      o.train.networks = ff::apps::split_commas(value);
       if (o.train.networks.empty()) usage("--network takes a comma-separated list such as r100,mbf");
     } else if (flag == "--precision") {
-      o.train.precisions = split_commas(value);
+      o.train.precisions = ff::apps::split_commas(value);
       if (o.train.precisions.empty()) usage("--precision takes a comma-separated list of fp32, fp16, bf16");
       for (const std::string& p : o.train.precisions) {
         if (p != "fp32" && p != "fp16" && p != "bf16") usage(("unknown precision " + p + " (fp32, fp16, bf16)").c_str());

@@ -10,6 +10,7 @@
 #include <exception>
 #include <string>
 
+#include "apps/common/command_line.h"
 #include "data/decode/jpeg.h"
 #include "data/synthetic/synthetic_dataset.h"
 #include "framework/common/check.h"
@@ -22,33 +23,25 @@ struct Options {
   ff::data::SyntheticOptions synthetic;
 };
 
-[[noreturn]] void usage(const char* why, int code) {
-  std::fprintf(code == 0 ? stdout : stderr,
-               "make_synthetic: %s\n"
-               "usage: make_synthetic (--out DIR | --preview FILE.jpg) [--identities N] [--images K] [--seed S]\n"
-               "                      [--parts P] [--val-identities V] [--val-pairs M] [--quality Q] [--size PX]\n"
-               "Writes DIR/train/part-*, DIR/val/{lfw,cfp_fp,agedb_30}.bin and DIR/synthetic.json;\n"
-               "--preview writes a grid of N identities (rows) x K images (columns) instead.\n"
-               "Defaults: 1000 identities x 20 images, seed 0, 8 parts, 200 held-out identities and\n"
-               "2000 pairs per validation set, JPEG quality 95, 112 px.\n",
-               why);
-  std::exit(code);
-}
+constexpr ff::apps::CommandLineUsage kUsage{
+    "make_synthetic", "synthetic face identities for training and verification",
+    "usage: make_synthetic (--out DIR | --preview FILE.jpg) [--identities N] [--images K] [--seed S]\n"
+    "                      [--parts P] [--val-identities V] [--val-pairs M] [--quality Q] [--size PX]\n"
+    "Writes DIR/train/part-*, DIR/val/{lfw,cfp_fp,agedb_30}.bin and DIR/synthetic.json;\n"
+    "--preview writes a grid of N identities (rows) x K images (columns) instead.\n"
+    "Defaults: 1000 identities x 20 images, seed 0, 8 parts, 200 held-out identities and\n"
+    "2000 pairs per validation set, JPEG quality 95, 112 px.\n"};
 
-int64_t parse_int(const std::string& flag, const char* text) {
+int64_t parse_int(const std::string& flag, const std::string& text) {
   char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0') usage(("bad integer for " + flag + ": " + text).c_str(), 2);
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0') kUsage.fail("bad integer for " + flag + ": " + text);
   return v;
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("synthetic face identities for training and verification", 0);
-    if (i + 1 >= argc) usage(("missing value for " + flag).c_str(), 2);
-    const char* value = argv[++i];
+  ff::apps::parse_flags(argc, argv, kUsage, [&](const std::string& flag, const std::string& value) {
     auto& s = o.synthetic;
     if (flag == "--out") o.out = value;
     else if (flag == "--preview") o.preview = value;
@@ -60,9 +53,10 @@ Options parse(int argc, char** argv) {
     else if (flag == "--val-pairs") s.val_pairs = parse_int(flag, value);
     else if (flag == "--quality") s.jpeg_quality = static_cast<int>(parse_int(flag, value));
     else if (flag == "--size") s.image_size = static_cast<int>(parse_int(flag, value));
-    else usage(("unknown flag " + flag).c_str(), 2);
-  }
-  if (o.out.empty() == o.preview.empty()) usage("give exactly one of --out and --preview", 2);
+    else return false;
+    return true;
+  });
+  if (o.out.empty() == o.preview.empty()) kUsage.fail("give exactly one of --out and --preview");
   return o;
 }
 

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/command_line.h"
 #include "framework/autograd/autograd.h"
 #include "framework/core/parallel.h"
 #include "framework/nn/nn.h"
@@ -50,43 +51,26 @@ struct Options {
   bool breakdown = false;
 };
 
-[[noreturn]] void usage(const char* why, int code) {
-  std::fprintf(code == 0 ? stdout : stderr,
-               "model_bench: %s\n"
-               "usage: model_bench [--network mbf,r50] [--batch 32] [--threads N] [--repeat 2] [--warmup 1]\n"
-               "                   [--body-dtype float32|float16|bfloat16] [--breakdown]\n",
-               why);
-  std::exit(code);
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  for (size_t start = 0; start <= s.size();) {
-    const size_t comma = std::min(s.find(',', start), s.size());
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
+constexpr ff::apps::CommandLineUsage kUsage{
+    "model_bench", "CPU forward and training-step throughput of the backbones",
+    "usage: model_bench [--network mbf,r50] [--batch 32] [--threads N] [--repeat 2] [--warmup 1]\n"
+    "                   [--body-dtype float32|float16|bfloat16] [--breakdown]\n"};
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("CPU forward and training-step throughput of the backbones", 0);
-    if (flag == "--breakdown") {
-      o.breakdown = true;
-      continue;
-    }
-    if (i + 1 >= argc) usage(("missing value for " + flag).c_str(), 2);
-    const std::string value = argv[++i];
+  const auto take_switch = [&](const std::string& flag) {
+    if (flag != "--breakdown") return false;
+    o.breakdown = true;
+    return true;
+  };
+  const auto take_value = [&](const std::string& flag, const std::string& value) {
     if (flag == "--network") {
-      o.networks = split_commas(value);
+      o.networks = ff::apps::split_commas(value);
     } else if (flag == "--batch") {
       o.batch = std::atoll(value.c_str());
     } else if (flag == "--threads") {
       o.threads = std::atoi(value.c_str());
-      if (o.threads < 1) usage("--threads takes a positive count", 2);
+      if (o.threads < 1) kUsage.fail("--threads takes a positive count");
     } else if (flag == "--repeat") {
       o.repeat = std::atoi(value.c_str());
     } else if (flag == "--warmup") {
@@ -94,12 +78,14 @@ Options parse(int argc, char** argv) {
     } else if (flag == "--body-dtype") {
       o.body_dtype = ff::dtype_from_name(value);
     } else {
-      usage(("unknown option " + flag).c_str(), 2);
+      return false;
     }
-  }
-  if (o.networks.empty()) usage("--network needs at least one name", 2);
-  if (o.batch < 2) usage("--batch must be at least 2 (training-mode BatchNorm needs two samples)", 2);
-  if (o.repeat < 1 || o.warmup < 0) usage("--repeat must be >= 1 and --warmup >= 0", 2);
+    return true;
+  };
+  ff::apps::parse_flags(argc, argv, kUsage, take_switch, take_value);
+  if (o.networks.empty()) kUsage.fail("--network needs at least one name");
+  if (o.batch < 2) kUsage.fail("--batch must be at least 2 (training-mode BatchNorm needs two samples)");
+  if (o.repeat < 1 || o.warmup < 0) kUsage.fail("--repeat must be >= 1 and --warmup >= 0");
   return o;
 }
 

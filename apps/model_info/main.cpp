@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/command_line.h"
 #include "framework/common/check.h"
 #include "framework/io/safetensors.h"
 #include "models/backbone.h"
@@ -33,32 +34,25 @@ struct Options {
   std::string weights;
 };
 
-[[noreturn]] void usage(const char* why, int code) {
-  std::fprintf(code == 0 ? stdout : stderr,
-               "model_info: %s\n"
-               "usage: model_info --network NAME|all [--embedding-size N] [--per-layer] [--weights FILE.safetensors]\n"
-               "  NAME: r18 r34 r50 r100 r200 mbf mbf_large\n"
-               "Prints params (all parameter elements, frozen ones included), size_mib (float32) and gmacs:\n"
-               "forward multiply-accumulates for one 3x112x112 image, counted like ptflops' module hooks\n"
-               "(the tool behind arcface_torch's flops.py, whose README calls these numbers GFLOPs):\n"
-               "  conv: N*Hout*Wout*kH*kW*Cin*Cout/groups; linear: numel(in)*out (+out with bias);\n"
-               "  BatchNorm: 2*numel(in); PReLU: numel(out); additions, flatten, dropout: 0.\n"
-               "gmacs_conv_linear is conv + linear only (ptflops' aten backend). FLOPs ~ 2 x MACs.\n",
-               why);
-  std::exit(code);
-}
+constexpr ff::apps::CommandLineUsage kUsage{
+    "model_info", "backbone parameters, size and MACs",
+    "usage: model_info --network NAME|all [--embedding-size N] [--per-layer] [--weights FILE.safetensors]\n"
+    "  NAME: r18 r34 r50 r100 r200 mbf mbf_large\n"
+    "Prints params (all parameter elements, frozen ones included), size_mib (float32) and gmacs:\n"
+    "forward multiply-accumulates for one 3x112x112 image, counted like ptflops' module hooks\n"
+    "(the tool behind arcface_torch's flops.py, whose README calls these numbers GFLOPs):\n"
+    "  conv: N*Hout*Wout*kH*kW*Cin*Cout/groups; linear: numel(in)*out (+out with bias);\n"
+    "  BatchNorm: 2*numel(in); PReLU: numel(out); additions, flatten, dropout: 0.\n"
+    "gmacs_conv_linear is conv + linear only (ptflops' aten backend). FLOPs ~ 2 x MACs.\n"};
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("backbone parameters, size and MACs", 0);
-    if (flag == "--per-layer") {
-      o.per_layer = true;
-      continue;
-    }
-    if (i + 1 >= argc) usage(("missing value for " + flag).c_str(), 2);
-    const std::string value = argv[++i];
+  const auto take_switch = [&](const std::string& flag) {
+    if (flag != "--per-layer") return false;
+    o.per_layer = true;
+    return true;
+  };
+  const auto take_value = [&](const std::string& flag, const std::string& value) {
     if (flag == "--network") {
       if (value == "all") {
         o.networks = ff::models::backbone_names();
@@ -67,15 +61,17 @@ Options parse(int argc, char** argv) {
       }
     } else if (flag == "--embedding-size") {
       o.embedding_size = std::atoll(value.c_str());
-      if (o.embedding_size <= 0) usage("--embedding-size takes a positive integer", 2);
+      if (o.embedding_size <= 0) kUsage.fail("--embedding-size takes a positive integer");
     } else if (flag == "--weights") {
       o.weights = value;
     } else {
-      usage(("unknown option " + flag).c_str(), 2);
+      return false;
     }
-  }
-  if (o.networks.empty()) usage("--network is required", 2);
-  if (!o.weights.empty() && o.networks.size() != 1) usage("--weights needs a single --network", 2);
+    return true;
+  };
+  ff::apps::parse_flags(argc, argv, kUsage, take_switch, take_value);
+  if (o.networks.empty()) kUsage.fail("--network is required");
+  if (!o.weights.empty() && o.networks.size() != 1) kUsage.fail("--weights needs a single --network");
   return o;
 }
 

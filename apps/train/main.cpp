@@ -7,11 +7,11 @@
 // Runs as one process or under mpirun (every rank runs this same command). On an error every
 // rank prints it; with several ranks the job is aborted so that no rank waits for one that failed.
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "apps/common/command_line.h"
 #include "apps/common/train_config.h"
 #include "apps/common/trainer.h"
 #include "framework/common/check.h"
@@ -25,32 +25,25 @@ struct Args {
   std::string resume_dir;
 };
 
-[[noreturn]] void usage(const char* why, int code) {
-  std::fprintf(code == 0 ? stdout : stderr,
-               "train: %s\n"
-               "usage: train --config FILE.prototxt [--set key=value ...] [--resume CHECKPOINT_DIR]\n"
-               "  --config   training config (protobuf text; see configs/ and docs/user_guide.md)\n"
-               "  --set      override one config key, dotted path, e.g. --set optimizer.lr=0.05 (repeatable)\n"
-               "  --resume   continue from this checkpoint directory (config resume=true uses <output>/latest);\n"
-               "             any number of ranks: the Partial FC is re-sharded\n"
-               "Under MPI: mpirun -np N train --config ...   (rank r uses cuda:<local rank>)\n",
-               why);
-  std::exit(code);
-}
+constexpr ff::apps::CommandLineUsage kUsage{
+    "train", "train a face-recognition model (arcface_torch style)",
+    "usage: train --config FILE.prototxt [--set key=value ...] [--resume CHECKPOINT_DIR]\n"
+    "  --config   training config (protobuf text; see configs/ and docs/user_guide.md)\n"
+    "  --set      override one config key, dotted path, e.g. --set optimizer.lr=0.05 (repeatable)\n"
+    "  --resume   continue from this checkpoint directory (config resume=true uses <output>/latest);\n"
+    "             any number of ranks: the Partial FC is re-sharded\n"
+    "Under MPI: mpirun -np N train --config ...   (rank r uses cuda:<local rank>)\n"};
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("train a face-recognition model (arcface_torch style)", 0);
-    if (i + 1 >= argc) usage(("missing value for " + flag).c_str(), 2);
-    const char* value = argv[++i];
+  ff::apps::parse_flags(argc, argv, kUsage, [&](const std::string& flag, const std::string& value) {
     if (flag == "--config") a.config = value;
-    else if (flag == "--set") a.overrides.emplace_back(value);
+    else if (flag == "--set") a.overrides.push_back(value);
     else if (flag == "--resume") a.resume_dir = value;
-    else usage(("unknown option " + flag).c_str(), 2);
-  }
-  if (a.config.empty()) usage("--config is required", 2);
+    else return false;
+    return true;
+  });
+  if (a.config.empty()) kUsage.fail("--config is required");
   return a;
 }
 

@@ -26,6 +26,42 @@ namespace {
 // Deep enough for any header, shallow enough that hostile input cannot exhaust the stack.
 constexpr int kMaxDepth = 64;
 
+// What decoding one multi-byte UTF-8 sequence found. The parser turns each failure into a message
+// pointing at the offending byte; is_valid_utf8 only needs to know that it failed.
+struct Utf8Sequence {
+  enum class Status { kValid, kBadLeadByte, kTruncated, kBadContinuationByte, kBadCodePoint };
+  Status status;
+  size_t length;       // bytes in the sequence, lead byte included (kValid only)
+  size_t bad_byte_at;  // offset from the lead byte of the byte at fault (kBadContinuationByte only)
+};
+
+// Decodes the sequence whose lead byte s[start] is >= 0x80, rejecting overlong forms, surrogates
+// and code points above U+10FFFF.
+Utf8Sequence decode_utf8_sequence(std::string_view s, size_t start) {
+  using Status = Utf8Sequence::Status;
+  const auto b0 = static_cast<unsigned char>(s[start]);
+  size_t extra;
+  unsigned cp;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    extra = 1, cp = b0 & 0x1fu;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    extra = 2, cp = b0 & 0x0fu;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    extra = 3, cp = b0 & 0x07u;
+  } else {
+    return {Status::kBadLeadByte, 0, 0};
+  }
+  for (size_t k = 1; k <= extra; ++k) {
+    if (start + k >= s.size()) return {Status::kTruncated, 0, 0};
+    const auto b = static_cast<unsigned char>(s[start + k]);
+    if ((b & 0xc0u) != 0x80u) return {Status::kBadContinuationByte, 0, k};
+    cp = (cp << 6) | (b & 0x3fu);
+  }
+  const unsigned min_cp = extra == 1 ? 0x80 : extra == 2 ? 0x800 : 0x10000;
+  if (cp < min_cp || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return {Status::kBadCodePoint, 0, 0};
+  return {Status::kValid, extra + 1, 0};
+}
+
 class Parser {
  public:
   Parser(std::string_view text, const std::string& source, size_t base) : text_(text), source_(source), base_(base) {}
@@ -226,31 +262,24 @@ class Parser {
   // Copies one UTF-8 encoded character starting at pos_, validating it (no overlong forms,
   // no surrogates, nothing above U+10FFFF).
   void copy_utf8_char(std::string& out) {
+    using Status = Utf8Sequence::Status;
     const size_t start = pos_;
-    const auto b0 = static_cast<unsigned char>(text_[pos_]);
-    int extra;
-    unsigned cp;
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      extra = 1, cp = b0 & 0x1fu;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      extra = 2, cp = b0 & 0x0fu;
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      extra = 3, cp = b0 & 0x07u;
-    } else {
-      fail_at(start, fmt::format("invalid UTF-8 lead byte 0x{:02x} in a string", b0));
+    const Utf8Sequence seq = decode_utf8_sequence(text_, start);
+    switch (seq.status) {
+      case Status::kValid: break;
+      case Status::kBadLeadByte:
+        fail_at(start, fmt::format("invalid UTF-8 lead byte 0x{:02x} in a string",
+                                   static_cast<unsigned char>(text_[start])));
+      case Status::kTruncated: fail_at(start, "truncated UTF-8 sequence in a string");
+      case Status::kBadContinuationByte: {
+        const size_t at = start + seq.bad_byte_at;
+        fail_at(at, fmt::format("invalid UTF-8 continuation byte 0x{:02x}", static_cast<unsigned char>(text_[at])));
+      }
+      case Status::kBadCodePoint:
+        fail_at(start, "invalid UTF-8 sequence (overlong, surrogate or out of range) in a string");
     }
-    for (int k = 1; k <= extra; ++k) {
-      if (start + k >= text_.size()) fail_at(start, "truncated UTF-8 sequence in a string");
-      const auto b = static_cast<unsigned char>(text_[start + k]);
-      if ((b & 0xc0u) != 0x80u) fail_at(start + k, fmt::format("invalid UTF-8 continuation byte 0x{:02x}", b));
-      cp = (cp << 6) | (b & 0x3fu);
-    }
-    const unsigned min_cp = extra == 1 ? 0x80 : extra == 2 ? 0x800 : 0x10000;
-    if (cp < min_cp || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      fail_at(start, "invalid UTF-8 sequence (overlong, surrogate or out of range) in a string");
-    }
-    out.append(text_.substr(start, static_cast<size_t>(extra) + 1));
-    pos_ = start + static_cast<size_t>(extra) + 1;
+    out.append(text_.substr(start, seq.length));
+    pos_ = start + seq.length;
   }
 
   std::string parse_string() {
@@ -319,31 +348,13 @@ Value parse(std::string_view text, const std::string& source, size_t base_offset
 bool is_valid_utf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
     }
-    int extra;
-    unsigned cp;
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      extra = 1, cp = b0 & 0x1fu;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      extra = 2, cp = b0 & 0x0fu;
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      extra = 3, cp = b0 & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + static_cast<size_t>(extra) >= s.size()) return false;  // truncated sequence
-    for (int k = 1; k <= extra; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
-      if ((b & 0xc0u) != 0x80u) return false;
-      cp = (cp << 6) | (b & 0x3fu);
-    }
-    const unsigned min_cp = extra == 1 ? 0x80 : extra == 2 ? 0x800 : 0x10000;
-    if (cp < min_cp || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += static_cast<size_t>(extra) + 1;
+    const Utf8Sequence seq = decode_utf8_sequence(s, i);
+    if (seq.status != Utf8Sequence::Status::kValid) return false;
+    i += seq.length;
   }
   return true;
 }

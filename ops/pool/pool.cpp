@@ -170,6 +170,23 @@ inline int64_t plane_grain(const PoolGeometry& g) {
   return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, g.h_out * g.w_out * g.kh * g.kw));
 }
 
+// Calls visit(plane_input, out_index, window_h, window_w) for every output position, with the
+// planes split across threads; plane_input points at the start of that output's input plane.
+template <typename T, typename Visit>
+void for_each_pool_window(const PoolGeometry& g, const T* x, const Visit& visit) {
+  parallel_for(0, g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const T* xs = x + plane * g.h * g.w;
+      for (int64_t oh = 0; oh < g.h_out; ++oh) {
+        const Window wh = window(oh, g.sh, g.ph, g.kh, g.h);
+        for (int64_t ow = 0; ow < g.w_out; ++ow) {
+          visit(xs, (plane * g.h_out + oh) * g.w_out + ow, wh, window(ow, g.sw, g.pw, g.kw, g.w));
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void max_pool_cpu_typed(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) {
   using A = acc_t<T>;
@@ -177,32 +194,22 @@ void max_pool_cpu_typed(const Tensor& out, const Tensor& indices, const Tensor& 
   const T* xp = x.data<T>();
   T* op = out.data<T>();
   int64_t* ip = indices.data<int64_t>();
-  parallel_for(0, g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const T* xs = xp + plane * g.h * g.w;
-      for (int64_t oh = 0; oh < g.h_out; ++oh) {
-        const Window wh = window(oh, g.sh, g.ph, g.kh, g.h);
-        for (int64_t ow = 0; ow < g.w_out; ++ow) {
-          const Window ww = window(ow, g.sw, g.pw, g.kw, g.w);
-          A best = -std::numeric_limits<A>::infinity();
-          int64_t best_at = wh.start * g.w + ww.start;  // windows always overlap the input
-          bool saw_nan = false;  // NaN propagates: the first NaN wins and ends the scan
-          for (int64_t ih = wh.start; ih < wh.end && !saw_nan; ++ih) {
-            for (int64_t iw = ww.start; iw < ww.end && !saw_nan; ++iw) {
-              const A v = static_cast<A>(xs[ih * g.w + iw]);
-              saw_nan = std::isnan(v);
-              if (v > best || saw_nan) {  // strict: among ties the first maximum keeps the gradient
-                best = v;
-                best_at = ih * g.w + iw;
-              }
-            }
-          }
-          const int64_t o = (plane * g.h_out + oh) * g.w_out + ow;
-          op[o] = static_cast<T>(best);
-          ip[o] = best_at;
+  for_each_pool_window(g, xp, [&](const T* xs, int64_t o, const Window& wh, const Window& ww) {
+    A best = -std::numeric_limits<A>::infinity();
+    int64_t best_at = wh.start * g.w + ww.start;  // windows always overlap the input
+    bool saw_nan = false;  // NaN propagates: the first NaN wins and ends the scan
+    for (int64_t ih = wh.start; ih < wh.end && !saw_nan; ++ih) {
+      for (int64_t iw = ww.start; iw < ww.end && !saw_nan; ++iw) {
+        const A v = static_cast<A>(xs[ih * g.w + iw]);
+        saw_nan = std::isnan(v);
+        if (v > best || saw_nan) {  // strict: among ties the first maximum keeps the gradient
+          best = v;
+          best_at = ih * g.w + iw;
         }
       }
     }
+    op[o] = static_cast<T>(best);
+    ip[o] = best_at;
   });
 }
 
@@ -235,22 +242,13 @@ void avg_pool_cpu_typed(const Tensor& out, const Tensor& x, const Pool2dParams& 
   const PoolGeometry g = geometry(x, out, p);
   const T* xp = x.data<T>();
   T* op = out.data<T>();
-  parallel_for(0, g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const T* xs = xp + plane * g.h * g.w;
-      for (int64_t oh = 0; oh < g.h_out; ++oh) {
-        const Window wh = window(oh, g.sh, g.ph, g.kh, g.h);
-        for (int64_t ow = 0; ow < g.w_out; ++ow) {
-          const Window ww = window(ow, g.sw, g.pw, g.kw, g.w);
-          A total = 0;
-          for (int64_t ih = wh.start; ih < wh.end; ++ih) {
-            for (int64_t iw = ww.start; iw < ww.end; ++iw) total += static_cast<A>(xs[ih * g.w + iw]);
-          }
-          const int64_t divisor = avg_divisor(wh, ww, count_include_pad);
-          op[(plane * g.h_out + oh) * g.w_out + ow] = static_cast<T>(total / static_cast<A>(divisor));
-        }
-      }
+  for_each_pool_window(g, xp, [&](const T* xs, int64_t o, const Window& wh, const Window& ww) {
+    A total = 0;
+    for (int64_t ih = wh.start; ih < wh.end; ++ih) {
+      for (int64_t iw = ww.start; iw < ww.end; ++iw) total += static_cast<A>(xs[ih * g.w + iw]);
     }
+    const int64_t divisor = avg_divisor(wh, ww, count_include_pad);
+    op[o] = static_cast<T>(total / static_cast<A>(divisor));
   });
 }
 

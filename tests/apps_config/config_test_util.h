@@ -44,6 +44,21 @@ inline std::filesystem::path configs_dir() {
 // count is needed.
 constexpr const char* kMinimalConfig = "data { format: \"synthetic\" }\n";
 
+// The training recipe that arcface_torch's base.py and its reference dataset configs share
+// (face_recognition.md 3.1, 3.2): 512-d embeddings, every class centre sampled by Partial FC,
+// SGD with lr 0.1 and momentum 0.9 at 128 images per rank, no warm-up, and train_v2.py's margin
+// scale s = 64.
+inline void expect_arcface_torch_recipe(const TrainConfig& c) {
+  EXPECT_EQ(c.embedding_size, 512);
+  EXPECT_EQ(c.sample_rate, 1.0);
+  EXPECT_EQ(c.batch_size, 128);
+  EXPECT_EQ(c.optimizer, "sgd");
+  EXPECT_EQ(c.lr, 0.1);
+  EXPECT_EQ(c.momentum, 0.9);
+  EXPECT_EQ(c.warmup_epoch, 0);
+  EXPECT_EQ(c.scale, 64.0);
+}
+
 // Every field of two configs, compared one by one.
 inline void expect_same_config(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.network, b.network);

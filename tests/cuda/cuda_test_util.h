@@ -39,6 +39,10 @@ namespace ff::cuda_test {
 
 inline Device gpu(int index = 0) { return Device(DeviceType::CUDA, index); }
 
+// Every dtype but Bool: the types the arithmetic, reduction and indexing kernels are registered for.
+inline const std::vector<DType> kNumericDTypes = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
+                                                  DType::Int32,   DType::Int64,   DType::UInt8};
+
 struct Tol {
   double rtol = 0.0;
   double atol = 0.0;

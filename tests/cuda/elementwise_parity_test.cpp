@@ -23,13 +23,12 @@ namespace {
 using cuda_test::approx_tol;
 using cuda_test::check_parity;
 using cuda_test::kExact;
+using cuda_test::kNumericDTypes;
 using cuda_test::label;
 using cuda_test::random_cpu;
 using cuda_test::Tol;
 
 const std::vector<DType> kFloatTypes = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16};
-const std::vector<DType> kNumeric = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
-                                     DType::Int32,   DType::Int64,   DType::UInt8};
 
 bool floating(DType t) { return is_floating(t); }
 
@@ -66,7 +65,7 @@ TEST(CudaElementwise, BinaryOpsMatchCpu) {
   FF_SKIP_WITHOUT_CUDA();
   uint64_t seed = 1;
   for (const NamedBinary& op : kBinary) {
-    for (DType dt : kNumeric) {
+    for (DType dt : kNumericDTypes) {
       if (op.float_only && !floating(dt)) continue;
       for (const auto& [sa, sb] : kShapePairs) {
         // Small integers make ties (for eq/maximum) and keep integer products in range.
@@ -93,7 +92,7 @@ TEST(CudaElementwise, ComparisonsOfBool) {
 
 TEST(CudaElementwise, NonContiguousInputs) {
   FF_SKIP_WITHOUT_CUDA();
-  for (DType dt : kNumeric) {
+  for (DType dt : kNumericDTypes) {
     const Tensor base_t = random_cpu({65, 33}, dt, 21, 0.5, 3.0);  // transposed to [33, 65]
     const Tensor base_s = random_cpu({7, 20}, dt, 22, 0.5, 3.0);   // sliced with step 3 to [7, 7]
     const Tensor b = random_cpu({33, 65}, dt, 23, 0.5, 3.0), c = random_cpu({7, 7}, dt, 24, 0.5, 3.0);
@@ -140,7 +139,7 @@ TEST(CudaElementwise, UnaryOpsMatchCpu) {
   const std::vector<Shape> shapes = {{1}, {7}, {33, 65}, {3, 5, 7}, {}};
   uint64_t seed = 100;
   for (const NamedUnary& op : ops) {
-    for (DType dt : kNumeric) {
+    for (DType dt : kNumericDTypes) {
       if (!floating(dt) && !op.numeric) continue;
       for (const Shape& s : shapes) {
         const Tensor x = floating(dt) ? random_cpu(s, dt, ++seed, op.lo, op.hi)
@@ -189,7 +188,7 @@ TEST(CudaElementwise, WhereBroadcasts) {
 TEST(CudaElementwise, AxpyInPlace) {
   FF_SKIP_WITHOUT_CUDA();
   autograd::NoGradGuard no_grad;
-  for (DType dt : kNumeric) {
+  for (DType dt : kNumericDTypes) {
     const Tensor a = floating(dt) ? random_cpu({33, 65}, dt, 41) : cuda_test::random_small_ints({33, 65}, dt, 41, 9);
     const Tensor b = floating(dt) ? random_cpu({65}, dt, 42) : cuda_test::random_small_ints({65}, dt, 42, 9);
     // add_ with a broadcast b and a fractional alpha (integers truncate alpha, like the CPU).

@@ -23,14 +23,13 @@ namespace {
 using cuda_test::check_parity;
 using cuda_test::gpu;
 using cuda_test::kExact;
+using cuda_test::kNumericDTypes;
 using cuda_test::label;
 using cuda_test::random_cpu;
 using cuda_test::random_small_ints;
 
 const std::vector<DType> kAll = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
                                  DType::Int32,   DType::Int64,   DType::UInt8,   DType::Bool};
-const std::vector<DType> kNumeric = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
-                                     DType::Int32,   DType::Int64,   DType::UInt8};
 
 Tensor values(const Shape& s, DType dt, uint64_t seed) {
   return is_floating(dt) || dt == DType::Bool ? random_cpu(s, dt, seed) : random_small_ints(s, dt, seed, 100);
@@ -98,7 +97,7 @@ TEST(CudaIndex, ScatterAddDeterministicPathIsExact) {
   DeterministicGuard guard;
   cuda::set_deterministic(true);
   uint64_t seed = 200;
-  for (DType dt : kNumeric) {
+  for (DType dt : kNumericDTypes) {
     for (int64_t dim : {0, 1, 2}) {
       const Tensor x = values({3, 5, 7}, dt, ++seed);
       Shape is = {2, 4, 6};
@@ -130,7 +129,7 @@ TEST(CudaIndex, ScatterAddAtomicPath) {
   // cannot depend on the order of the atomic additions.
   const int64_t n = 150000;
   const Tensor idx = random_small_ints({n}, DType::Int64, 300, 1000);
-  for (DType dt : kNumeric) {
+  for (DType dt : kNumericDTypes) {
     const Tensor x = zeros({1000}, dt);
     const Tensor src = random_small_ints({n}, dt, 301, 2);
     check_parity({x, idx, src}, cuda_test::as_is,

@@ -22,12 +22,11 @@ namespace {
 using cuda_test::approx_tol;
 using cuda_test::check_parity;
 using cuda_test::kExact;
+using cuda_test::kNumericDTypes;
 using cuda_test::label;
 using cuda_test::random_cpu;
 using cuda_test::Tol;
 
-const std::vector<DType> kNumeric = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
-                                     DType::Int32,   DType::Int64,   DType::UInt8};
 
 Tol sum_tol(DType t) {
   if (t == DType::Float32) return {1e-5, 1e-5};
@@ -60,7 +59,7 @@ TEST(CudaReduce, SumMeanMaxMinMatchCpu) {
   uint64_t seed = 1;
   for (const Case& c : kCases) {
     const bool large = shape_numel(c.shape) > 100000;
-    for (DType dt : kNumeric) {
+    for (DType dt : kNumericDTypes) {
       if (large && dt != DType::Float32 && dt != DType::Float16 && dt != DType::Int64) continue;  // keep it quick
       for (bool keepdim : {false, true}) {
         const Tensor xs = data(c.shape, dt, ++seed, true), xm = data(c.shape, dt, ++seed, false);
@@ -112,7 +111,7 @@ TEST(CudaReduce, ArgMaxArgMinFirstIndexOfTies) {
       {{1, 9}, 0},    {{4, 200000}, 1}, {{200000, 4}, 0}, {{300, 300}, 1}};
   uint64_t seed = 50;
   for (const auto& [shape, dim] : cases) {
-    for (DType dt : kNumeric) {
+    for (DType dt : kNumericDTypes) {
       if (shape_numel(shape) > 100000 && (dt == DType::Float64 || dt == DType::Int32)) continue;
       const Tensor x = cuda_test::random_small_ints(shape, dt, ++seed, 4);  // many ties
       for (bool keepdim : {false, true}) {

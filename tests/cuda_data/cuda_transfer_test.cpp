@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -26,6 +25,7 @@ namespace ff::data {
 namespace {
 
 using testing::face_records;
+using testing::same_bytes;
 using testing::TestSource;
 
 const Device kGpu(DeviceType::CUDA, 0);
@@ -47,11 +47,6 @@ LoaderOptions loader_options(DType dtype, bool on_gpu) {
     o.transfer = make_batch_transfer(kGpu);
   }
   return o;
-}
-
-bool same_bytes(const Tensor& cpu, const Tensor& other_cpu) {
-  return cpu.dtype() == other_cpu.dtype() && cpu.sizes() == other_cpu.sizes() &&
-         std::memcmp(cpu.raw_data(), other_cpu.raw_data(), cpu.numel() * cpu.element_size()) == 0;
 }
 
 // True while work queued on `stream` is still running (clears the not-ready status, which

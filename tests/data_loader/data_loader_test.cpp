@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <map>
 #include <set>
 
@@ -18,6 +17,8 @@ namespace ff::data {
 namespace {
 
 using testing::face_records;
+using testing::load_epoch;
+using testing::same_bytes;
 using testing::TestSource;
 
 std::shared_ptr<TestSource> make_source(int64_t n, int odd_size_every = 0) {
@@ -33,19 +34,6 @@ LoaderOptions options(int64_t batch, int workers, uint64_t seed = 5) {
   o.num_workers = workers;
   o.sampler.seed = seed;
   return o;
-}
-
-std::vector<Batch> load_epoch(DataLoader& loader, int64_t epoch) {
-  loader.start_epoch(epoch);
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(b);
-  return out;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.sizes() == b.sizes() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.numel() * a.element_size()) == 0;
 }
 
 void expect_same_batches(const std::vector<Batch>& a, const std::vector<Batch>& b) {

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstring>
 
 #include "data/loader/data_loader.h"
 #include "framework/common/check.h"
@@ -11,6 +10,9 @@
 
 namespace ff::data {
 namespace {
+
+using testing::drain;
+using testing::same_bytes;
 
 // Counts get() calls, so a test can tell that skipped batches were never read.
 class CountingSource final : public RecordSource {
@@ -40,18 +42,6 @@ LoaderOptions options(int workers) {
   o.sampler.world_size = 2;
   o.sampler.rank = 1;
   return o;
-}
-
-std::vector<Batch> drain(DataLoader& loader) {
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(b);
-  return out;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.sizes() == b.sizes() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.numel() * a.element_size()) == 0;
 }
 
 TEST(LoaderResume, StartingAtABatchDeliversTheRestOfTheUninterruptedEpoch) {

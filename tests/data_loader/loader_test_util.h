@@ -1,14 +1,17 @@
 // Record sources for the loader tests: synthetic faces in memory, with optional bad records,
-// a slow get() (to catch workers mid-batch) and a non-ff exception.
+// a slow get() (to catch workers mid-batch) and a non-ff exception; and reading batches back
+// out of a loader to compare them byte for byte.
 #pragma once
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <thread>
 
 #include "data/decode/jpeg.h"
+#include "data/loader/data_loader.h"
 #include "data/loader/record_source.h"
 #include "data/synthetic/face_renderer.h"
 
@@ -58,5 +61,25 @@ class TestSource final : public RecordSource {
  private:
   std::vector<FaceExample> records_;
 };
+
+// Every batch the loader still has in the current epoch.
+inline std::vector<Batch> drain(DataLoader& loader) {
+  std::vector<Batch> out;
+  Batch b;
+  while (loader.next(b)) out.push_back(b);
+  return out;
+}
+
+// The whole of `epoch`, from its first batch.
+inline std::vector<Batch> load_epoch(DataLoader& loader, int64_t epoch) {
+  loader.start_epoch(epoch);
+  return drain(loader);
+}
+
+// Same dtype, shape and element bytes (both contiguous CPU tensors).
+inline bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.sizes() == b.sizes() &&
+         std::memcmp(a.raw_data(), b.raw_data(), a.numel() * a.element_size()) == 0;
+}
 
 }  // namespace ff::data::testing

@@ -21,6 +21,8 @@ namespace ff::data {
 namespace {
 
 using testing::face_records;
+using testing::load_epoch;
+using testing::same_bytes;
 using testing::TestSource;
 
 // Counts what it hands out and gets back; fills new memory with a marker byte.
@@ -93,19 +95,6 @@ TEST(PinnedHostBuffer, FallsBackAndSaysSoWithoutADevice) {
   EXPECT_EQ(t.sizes(), (Shape{4, 3, 8, 8}));
   EXPECT_EQ(is_pinned_tensor(t), alloc.pinned());
   EXPECT_FALSE(is_pinned_tensor(Tensor::empty({4})));  // ordinary CPU memory is never pinned
-}
-
-std::vector<Batch> load_epoch(DataLoader& loader, int64_t epoch) {
-  loader.start_epoch(epoch);
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(b);
-  return out;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.sizes() == b.sizes() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.numel() * a.element_size()) == 0;
 }
 
 TEST(PinnedHostBuffer, LoaderBatchesAreIdenticalToTheDefaultAllocators) {

@@ -51,6 +51,20 @@ StateDict every_dtype() {
   return sd;
 }
 
+// The JSON header's length: the little-endian u64 that a safetensors file starts with.
+uint64_t header_length(const std::string& file_bytes) {
+  uint64_t n = 0;
+  std::memcpy(&n, file_bytes.data(), 8);
+  return n;
+}
+
+// every_dtype() as save_safetensors writes it, for the tests that cut or corrupt the bytes.
+std::string saved_every_dtype_bytes(const TempDir& dir) {
+  const std::string good = dir.file("good.safetensors");
+  save_safetensors(good, every_dtype(), {{"k", "v"}});
+  return read_bytes(good);
+}
+
 void expect_same(const StateDict& expected, const StateDict& actual) {
   ASSERT_EQ(expected.size(), actual.size());
   for (const auto& [name, t] : expected) {
@@ -77,9 +91,7 @@ TEST(Safetensors, RoundTripsEveryDtypeAndLayout) {
             (std::vector<double>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}));
   // Layout: the data section starts 8-byte aligned, and no temporary file is left behind.
   const std::string bytes = read_bytes(path);
-  uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), 8);
-  EXPECT_EQ((8 + header_len) % 8, 0u);
+  EXPECT_EQ((8 + header_length(bytes)) % 8, 0u);
   EXPECT_EQ(bytes[8], '{');
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"all.safetensors"});
 }
@@ -143,11 +155,8 @@ TEST(Safetensors, LoadsAFileLaidOutByPythonRules) {
 
 TEST(Safetensors, DetectsTruncation) {
   TempDir dir;
-  const std::string good = dir.file("good.safetensors");
-  save_safetensors(good, every_dtype(), {{"k", "v"}});
-  const std::string bytes = read_bytes(good);
-  uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), 8);
+  const std::string bytes = saved_every_dtype_bytes(dir);
+  const uint64_t header_len = header_length(bytes);
   const std::string path = dir.file("cut.safetensors");
   for (size_t cut : {size_t{0}, size_t{5}, size_t{8}, size_t{9}, static_cast<size_t>(8 + header_len / 2),
                      static_cast<size_t>(8 + header_len), static_cast<size_t>(8 + header_len + 3), bytes.size() - 1}) {
@@ -217,11 +226,8 @@ TEST(Safetensors, CorruptedBytesNeverCrash) {
   // Single-byte corruptions of the length field, across the header and in the data
   // either load or throw ff::Error naming the file: never a crash (also run under ASan).
   TempDir dir;
-  const std::string good = dir.file("good.safetensors");
-  save_safetensors(good, every_dtype(), {{"k", "v"}});
-  const std::string bytes = read_bytes(good);
-  uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), 8);
+  const std::string bytes = saved_every_dtype_bytes(dir);
+  const uint64_t header_len = header_length(bytes);
   const std::string path = dir.file("flipped.safetensors");
   int errors = 0;
   for (size_t pos = 0; pos < bytes.size(); pos += pos < 8 ? 1 : pos < 8 + header_len ? 3 : 29) {

@@ -107,55 +107,49 @@ void check(nn::Module& model, const Tensor& x, std::vector<Tensor> inputs, const
   }
 }
 
-TEST(WholeModelGradients, IResNetEval) {
-  auto model = float64_model("r18", 16);
+// Eval mode: the gradient with respect to the image is checked along with the parameters
+// under `prefixes`, and every checked gradient must be far from zero.
+void check_eval(const std::string& network, int64_t batch, int64_t input_size, uint64_t seed,
+                const std::vector<std::string>& prefixes) {
+  auto model = float64_model(network, input_size);
   model->eval();
-  Tensor x = random_images(2, 16, 41, DType::Float64);
+  Tensor x = random_images(batch, input_size, seed, DType::Float64);
   x.set_requires_grad(true);
   std::vector<Tensor> inputs = {x};
-  for (const Tensor& p :
-       select(*model, {"conv1.", "bn1.", "prelu.", "layer1.0.", "layer3.1.", "bn2.", "fc.", "features."})) {
-    inputs.push_back(p);
-  }
+  for (const Tensor& p : select(*model, prefixes)) inputs.push_back(p);
   check(*model, x, inputs, {}, /*expect_nonzero=*/true);
+}
+
+// Training mode: batch statistics make the loss depend on all samples jointly; the tolerances
+// allow for the larger curvature of the normalisation.
+void check_training(const std::string& network, int64_t batch, int64_t input_size, uint64_t seed,
+                    const std::vector<std::string>& prefixes) {
+  auto model = float64_model(network, input_size);
+  model->train();
+  const Tensor x = random_images(batch, input_size, seed, DType::Float64);
+  autograd::GradcheckOptions opts;
+  opts.atol = 1e-5;
+  opts.rtol = 1e-4;
+  check(*model, x, select(*model, prefixes), opts, /*expect_nonzero=*/false);
+}
+
+TEST(WholeModelGradients, IResNetEval) {
+  check_eval("r18", 2, 16, 41, {"conv1.", "bn1.", "prelu.", "layer1.0.", "layer3.1.", "bn2.", "fc.", "features."});
 }
 
 TEST(WholeModelGradients, IResNetTrainingThroughBatchStatistics) {
-  auto model = float64_model("r18", 32);
-  model->train();
-  const Tensor x = random_images(4, 32, 42, DType::Float64);
-  // Batch statistics make the loss depend on all samples jointly; tolerances allow for the
-  // larger curvature of the normalisation.
-  autograd::GradcheckOptions opts;
-  opts.atol = 1e-5;
-  opts.rtol = 1e-4;
-  check(*model, x, select(*model, {"conv1.", "layer2.0.", "layer4.1.bn3.", "fc.bias", "features.bias"}), opts,
-        /*expect_nonzero=*/false);
+  check_training("r18", 4, 32, 42, {"conv1.", "layer2.0.", "layer4.1.bn3.", "fc.bias", "features.bias"});
 }
 
 TEST(WholeModelGradients, MobileFaceNetEval) {
-  auto model = float64_model("mbf", 32);
-  model->eval();
-  Tensor x = random_images(1, 32, 43, DType::Float64);
-  x.set_requires_grad(true);
-  std::vector<Tensor> inputs = {x};
-  for (const Tensor& p : select(*model, {"layers.0.", "layers.1.", "layers.2.layers.1.", "layers.3.layers.0.",
-                                         "layers.6.layers.2.", "conv_sep.", "features."})) {
-    inputs.push_back(p);
-  }
-  check(*model, x, inputs, {}, /*expect_nonzero=*/true);
+  check_eval("mbf", 1, 32, 43,
+             {"layers.0.", "layers.1.", "layers.2.layers.1.", "layers.3.layers.0.", "layers.6.layers.2.", "conv_sep.",
+              "features."});
 }
 
 TEST(WholeModelGradients, MobileFaceNetTrainingThroughBatchStatistics) {
-  auto model = float64_model("mbf", 32);
-  model->train();
-  const Tensor x = random_images(4, 32, 44, DType::Float64);
-  autograd::GradcheckOptions opts;
-  opts.atol = 1e-5;
-  opts.rtol = 1e-4;
-  check(*model, x,
-        select(*model, {"layers.0.layers.2.", "layers.5.layers.0.", "features.layers.0.", "features.layers.3."}), opts,
-        /*expect_nonzero=*/false);
+  check_training("mbf", 4, 32, 44,
+                 {"layers.0.layers.2.", "layers.5.layers.0.", "features.layers.0.", "features.layers.3."});
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "ops/reduce/reduce.h"
 #include "ops/tensor_ops/random.h"
 #include "tests/common/test_assertions.h"
+#include "tests/nn_ops/nn_ops_test_util.h"
 
 namespace ff {
 namespace {
@@ -16,20 +17,14 @@ using testing::host;
 using testing::throws_error_with;
 
 std::vector<double> naive_l2_normalize(const Tensor& x, int64_t dim, double eps) {
-  const std::vector<double> v = host(x.contiguous());
-  int64_t outer = 1, inner = 1;
-  const int64_t len = x.size(dim);
-  for (int64_t i = 0; i < dim; ++i) outer *= x.size(i);
-  for (int64_t i = dim + 1; i < x.dim(); ++i) inner *= x.size(i);
-  std::vector<double> out(v.size());
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t j = 0; j < inner; ++j) {
-      double sq = 0;
-      for (int64_t k = 0; k < len; ++k) sq += v[(o * len + k) * inner + j] * v[(o * len + k) * inner + j];
-      const double d = std::max(std::sqrt(sq), eps);
-      for (int64_t k = 0; k < len; ++k) out[(o * len + k) * inner + j] = v[(o * len + k) * inner + j] / d;
-    }
-  return out;
+  return testing::naive_along_dim(x, dim, [eps](const std::vector<double>& slice) {
+    double sq = 0;
+    for (const double v : slice) sq += v * v;
+    const double d = std::max(std::sqrt(sq), eps);
+    std::vector<double> out;
+    for (const double v : slice) out.push_back(v / d);
+    return out;
+  });
 }
 
 TEST(L2Normalize, RowsHaveUnitNorm) {

@@ -9,6 +9,7 @@
 #include "ops/tensor_ops/copy.h"
 #include "ops/tensor_ops/random.h"
 #include "tests/common/test_assertions.h"
+#include "tests/nn_ops/nn_ops_test_util.h"
 
 namespace ff {
 namespace {
@@ -20,25 +21,19 @@ using testing::throws_error_with;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Naive softmax of a contiguous host copy along `dim`, in long double.
+// Naive softmax along `dim`, in long double.
 std::vector<double> naive_softmax(const Tensor& x, int64_t dim, bool log) {
-  const std::vector<double> v = host(x.contiguous());
-  int64_t outer = 1, inner = 1;
-  const int64_t len = x.size(dim);
-  for (int64_t i = 0; i < dim; ++i) outer *= x.size(i);
-  for (int64_t i = dim + 1; i < x.dim(); ++i) inner *= x.size(i);
-  std::vector<double> out(v.size());
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t j = 0; j < inner; ++j) {
-      long double m = -INFINITY, s = 0;
-      for (int64_t k = 0; k < len; ++k) m = std::max<long double>(m, v[(o * len + k) * inner + j]);
-      for (int64_t k = 0; k < len; ++k) s += std::exp(static_cast<long double>(v[(o * len + k) * inner + j]) - m);
-      for (int64_t k = 0; k < len; ++k) {
-        const long double z = v[(o * len + k) * inner + j] - m;
-        out[(o * len + k) * inner + j] = static_cast<double>(log ? z - std::log(s) : std::exp(z) / s);
-      }
+  return testing::naive_along_dim(x, dim, [log](const std::vector<double>& slice) {
+    long double m = -INFINITY, s = 0;
+    for (const double v : slice) m = std::max<long double>(m, v);
+    for (const double v : slice) s += std::exp(static_cast<long double>(v) - m);
+    std::vector<double> out;
+    for (const double v : slice) {
+      const long double z = v - m;
+      out.push_back(static_cast<double>(log ? z - std::log(s) : std::exp(z) / s));
     }
-  return out;
+    return out;
+  });
 }
 
 TEST(Softmax, RowsSumToOneAndMatchNaive) {

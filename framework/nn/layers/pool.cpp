@@ -24,11 +24,6 @@ Pool2dParams validated_params(const Pool2dOptions& o, const char* layer) {
   return p;
 }
 
-std::string options_repr(const Pool2dOptions& o) {
-  return fmt::format("kernel_size={}, stride={}, padding={}, ceil_mode={}", pair_str(o.kernel_size),
-                     pair_str(o.stride), pair_str(o.padding), o.ceil_mode ? "True" : "False");
-}
-
 void check_nchw(const Module& m, const Tensor& x) {
   check_defined(x, m.name().c_str(), "x");
   FF_CHECK(x.dim() == 4, "{}({}): expected input [N, C, H, W], got {}", m.name(), m.extra_repr(), x.describe());
@@ -36,26 +31,27 @@ void check_nchw(const Module& m, const Tensor& x) {
 
 }  // namespace
 
-MaxPool2d::MaxPool2d(const Pool2dOptions& options)
-    : options_(options), params_(validated_params(options, "MaxPool2d")) {}
+WindowPool2d::WindowPool2d(const Pool2dOptions& options, const char* layer)
+    : options_(options), params_(validated_params(options, layer)) {}
 
-std::string MaxPool2d::extra_repr() const { return options_repr(options_); }
+std::string WindowPool2d::options_repr() const {
+  const Pool2dOptions& o = options_;
+  return fmt::format("kernel_size={}, stride={}, padding={}, ceil_mode={}", pair_str(o.kernel_size),
+                     pair_str(o.stride), pair_str(o.padding), o.ceil_mode ? "True" : "False");
+}
 
 Tensor MaxPool2d::forward(const Tensor& x) {
   check_nchw(*this, x);
-  return max_pool2d(x, params_);
+  return max_pool2d(x, params());
 }
 
-AvgPool2d::AvgPool2d(const Pool2dOptions& options, bool count_include_pad)
-    : options_(options), params_(validated_params(options, "AvgPool2d")), count_include_pad_(count_include_pad) {}
-
 std::string AvgPool2d::extra_repr() const {
-  return options_repr(options_) + fmt::format(", count_include_pad={}", count_include_pad_ ? "True" : "False");
+  return options_repr() + fmt::format(", count_include_pad={}", count_include_pad_ ? "True" : "False");
 }
 
 Tensor AvgPool2d::forward(const Tensor& x) {
   check_nchw(*this, x);
-  return avg_pool2d(x, params_, count_include_pad_);
+  return avg_pool2d(x, params(), count_include_pad_);
 }
 
 Tensor GlobalAvgPool2d::forward(const Tensor& x) {

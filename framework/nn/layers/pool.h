@@ -33,35 +33,45 @@ struct Pool2dOptions {
   bool ceil_mode = false;
 };
 
-class MaxPool2d : public Module {
+// What MaxPool2d and AvgPool2d share: options validated once into the op's parameters.
+class WindowPool2d : public Module {
  public:
-  explicit MaxPool2d(const Pool2dOptions& options);
-  explicit MaxPool2d(int64_t kernel_size) : MaxPool2d(Pool2dOptions(kernel_size)) {}
-
-  std::string name() const override { return "MaxPool2d"; }
-  std::string extra_repr() const override;
-  Tensor forward(const Tensor& x) override;
   const Pool2dOptions& options() const { return options_; }
+
+ protected:
+  // layer: the class name that validation errors start with.
+  WindowPool2d(const Pool2dOptions& options, const char* layer);
+  const Pool2dParams& params() const { return params_; }
+  // "kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=False"
+  std::string options_repr() const;
 
  private:
   Pool2dOptions options_;
   Pool2dParams params_;
 };
 
-class AvgPool2d : public Module {
+class MaxPool2d : public WindowPool2d {
+ public:
+  explicit MaxPool2d(const Pool2dOptions& options) : WindowPool2d(options, "MaxPool2d") {}
+  explicit MaxPool2d(int64_t kernel_size) : MaxPool2d(Pool2dOptions(kernel_size)) {}
+
+  std::string name() const override { return "MaxPool2d"; }
+  std::string extra_repr() const override { return options_repr(); }
+  Tensor forward(const Tensor& x) override;
+};
+
+class AvgPool2d : public WindowPool2d {
  public:
   // count_include_pad: divide by the whole window (padding included), as PyTorch does by default.
-  explicit AvgPool2d(const Pool2dOptions& options, bool count_include_pad = true);
+  explicit AvgPool2d(const Pool2dOptions& options, bool count_include_pad = true)
+      : WindowPool2d(options, "AvgPool2d"), count_include_pad_(count_include_pad) {}
   explicit AvgPool2d(int64_t kernel_size) : AvgPool2d(Pool2dOptions(kernel_size)) {}
 
   std::string name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
-  const Pool2dOptions& options() const { return options_; }
 
  private:
-  Pool2dOptions options_;
-  Pool2dParams params_;
   bool count_include_pad_;
 };
 
