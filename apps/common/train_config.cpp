@@ -76,6 +76,7 @@ const std::vector<Binding>& bindings() {
       {"logging.resume", &TrainConfig::resume},
       {"logging.save_every_steps", &TrainConfig::save_every_steps},
       {"logging.save_all_states", &TrainConfig::save_all_states},
+      {"logging.keep_checkpoints", &TrainConfig::keep_checkpoints},
   };
   return table;
 }

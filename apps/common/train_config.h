@@ -72,6 +72,7 @@ struct TrainConfig {
   bool resume = false;
   int64_t save_every_steps = 0;       // 0 = only at each epoch end
   bool save_all_states = true;        // checkpoints with FC shards + optimizer state
+  int64_t keep_checkpoints = 2;       // newest checkpoint directories kept (0 = all)
 
   std::string source_file;            // the config file path (set by the loader)
 };

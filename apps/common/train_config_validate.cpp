@@ -136,6 +136,7 @@ void check_logging(const TrainConfig& c, const Checker& check) {
   check.require(c.frequent >= 0, "logging.frequent", c.frequent, ">= 0");
   if (c.output.empty()) FF_THROW("{}: logging.output must not be empty", check.locator().where("logging.output"));
   check.require(c.save_every_steps >= 0, "logging.save_every_steps", c.save_every_steps, ">= 0 (0 = each epoch)");
+  check.require(c.keep_checkpoints >= 0, "logging.keep_checkpoints", c.keep_checkpoints, ">= 0 (0 = keep all)");
 }
 
 }  // namespace

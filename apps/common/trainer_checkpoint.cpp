@@ -125,6 +125,39 @@ std::string commit_checkpoint(const std::string& output_dir, int64_t step, distr
   return final_dir.string();
 }
 
+std::vector<std::string> prune_checkpoints(const std::string& output_dir, int64_t newest_step, int64_t keep,
+                                           std::vector<std::string>* failures) {
+  std::vector<std::string> removed;
+  if (keep <= 0) return removed;
+  std::string latest_name;
+  if (std::ifstream in(fs::path(output_dir) / "latest"); in) std::getline(in, latest_name);
+  const std::string prefix = "checkpoint_step";
+  std::vector<std::pair<int64_t, fs::path>> older;  // steps below newest_step
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(output_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || name.rfind(prefix, 0) != 0 || name == latest_name) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 18) continue;
+    const int64_t step = std::stoll(digits);
+    if (step < newest_step) older.emplace_back(step, e.path());
+  }
+  if (ec && failures) failures->push_back(fmt::format("cannot list {}: {}", output_dir, ec.message()));
+  std::sort(older.begin(), older.end());
+  // The newest_step directory is one of the `keep`; the newest keep - 1 older ones stay too.
+  const size_t deletable = older.size() > static_cast<size_t>(keep - 1) ? older.size() - static_cast<size_t>(keep - 1) : 0;
+  for (size_t i = 0; i < deletable; ++i) {
+    std::error_code rm;
+    fs::remove_all(older[i].second, rm);
+    if (rm) {
+      if (failures) failures->push_back(fmt::format("cannot delete {}: {}", older[i].second.string(), rm.message()));
+      continue;
+    }
+    removed.push_back(older[i].second.string());
+  }
+  return removed;
+}
+
 std::string latest_checkpoint(const std::string& output_dir) {
   const fs::path latest = fs::path(output_dir) / "latest";
   if (!fs::exists(latest)) return "";

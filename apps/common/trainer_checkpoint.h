@@ -19,7 +19,8 @@
 // Atomicity: every rank writes into <output>/.checkpoint_step<N>.tmp/, the ranks agree that all
 // writes succeeded, then rank 0 renames the directory into place and replaces `latest` (each an
 // atomic rename). A crash or a failed write at any point leaves the previous checkpoint and
-// `latest` intact; a stale .tmp directory is removed by the next save. Older checkpoints are kept.
+// `latest` intact; a stale .tmp directory is removed by the next save. Older checkpoints are
+// pruned by prune_checkpoints (logging.keep_checkpoints).
 // All ranks must see the same output directory (one node, or a shared file system).
 #pragma once
 
@@ -48,6 +49,15 @@ std::string checkpoint_dir_name(int64_t step);
 // no rank is left waiting.
 std::string commit_checkpoint(const std::string& output_dir, int64_t step, distributed::Communicator& comm,
                               const std::function<void(const std::string& tmp_dir)>& write_rank_files);
+
+// Deletes checkpoint_step<N> directories of output_dir with N < newest_step beyond the `keep`
+// newest ones with N <= newest_step (the directory of newest_step counts as one); directories
+// with N > newest_step (an earlier run's, when this one resumed from an older checkpoint), the
+// one `latest` names and anything else are left alone. keep <= 0 deletes nothing. Returns the
+// deleted directories, oldest first; a directory that cannot be deleted is skipped and named in
+// *failures (one line each) rather than thrown: pruning must never stop a training run.
+std::vector<std::string> prune_checkpoints(const std::string& output_dir, int64_t newest_step, int64_t keep,
+                                           std::vector<std::string>* failures);
 
 // The directory `latest` names, as a path under output_dir; empty when there is no `latest`.
 // Throws naming the file when it names a directory that does not exist.

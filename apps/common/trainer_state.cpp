@@ -105,6 +105,15 @@ std::string Trainer::Impl::save_checkpoint() {
   });
   summary.last_checkpoint = dir;
   log.note(fmt::format("checkpoint: step {} saved to {}", global_step, dir));
+  if (is_rank0) {
+    std::vector<std::string> failures;
+    const std::vector<std::string> removed = prune_checkpoints(cfg.output, global_step, cfg.keep_checkpoints, &failures);
+    if (!removed.empty()) {
+      log.note(fmt::format("checkpoint: removed {} (logging.keep_checkpoints = {})", fmt::join(removed, ", "),
+                           cfg.keep_checkpoints));
+    }
+    for (const std::string& f : failures) log.note("checkpoint: warning: " + f);
+  }
   return dir;
 }
 

@@ -137,5 +137,29 @@ TEST(TrainCheckpoint, MissingOrMismatchedShardsAreReported) {
   EXPECT_THROW(read_fc_rows(empty, 0, 4, 10), Error);
 }
 
+TEST(TrainCheckpoint, PruningKeepsTheNewestLatestAndAnEarlierRunsLaterSteps) {
+  const std::string out = temp_dir("prune");
+  for (int step : {4, 8, 12, 16, 20, 24}) testing::fs::create_directories(out + "/checkpoint_step" + std::to_string(step));
+  testing::fs::create_directories(out + "/.checkpoint_step28.tmp");
+  testing::fs::create_directories(out + "/checkpoint_stepX");
+  testing::fs::create_directories(out + "/other");
+  // This run resumed from step 8 and has just saved step 16: steps 20 and 24 are the earlier
+  // run's and stay; latest names step 4 (say, a user pointed it back by hand) and stays too.
+  std::ofstream(out + "/latest") << "checkpoint_step4\n";
+  std::vector<std::string> failures;
+  EXPECT_EQ(prune_checkpoints(out, 16, 2, &failures), (std::vector<std::string>{out + "/checkpoint_step8"}));
+  EXPECT_TRUE(failures.empty());
+  for (int step : {4, 12, 16, 20, 24}) EXPECT_TRUE(is_directory(out + "/checkpoint_step" + std::to_string(step))) << step;
+  EXPECT_FALSE(exists(out + "/checkpoint_step8"));
+  for (const char* other : {"/.checkpoint_step28.tmp", "/checkpoint_stepX", "/other", "/latest"}) {
+    EXPECT_TRUE(exists(out + other)) << other;
+  }
+  // keep 1: only the newest of this run; keep 0: nothing is deleted.
+  EXPECT_EQ(prune_checkpoints(out, 16, 0, &failures), std::vector<std::string>{});
+  EXPECT_EQ(prune_checkpoints(out, 16, 1, &failures), (std::vector<std::string>{out + "/checkpoint_step12"}));
+  EXPECT_TRUE(is_directory(out + "/checkpoint_step16"));
+  EXPECT_TRUE(is_directory(out + "/checkpoint_step4"));  // latest
+}
+
 }  // namespace
 }  // namespace ff::apps

@@ -38,6 +38,7 @@ class TwoRankTraining : public ::testing::Test {
     TrainConfig c = testing::tiny_config(root_ + "/unused");
     c.sample_rate = 1.0;
     c.warmup_epoch = 1;
+    c.keep_checkpoints = 0;  // the tests below reload step 3 after the resumed run saved 5 and 6
     config_path_ = root_ + "/tiny.prototxt";
     std::ofstream(config_path_) << train_config_to_text(c);
 

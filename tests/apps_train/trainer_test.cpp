@@ -72,8 +72,13 @@ TEST(Trainer, LossDecreasesAndTheRunWritesItsOutputs) {
   }
   EXPECT_EQ(step_losses(out).size(), 3u);  // steps 10, 20, 30
 
-  // Checkpoints at the epoch ends (10 steps each) and the end; latest = the last one.
-  for (int step : {10, 20, 30}) EXPECT_TRUE(testing::fs::is_directory(out + "/checkpoint_step" + std::to_string(step)));
+  // Checkpoints at the epoch ends (10 steps each) and the end; latest = the last one; the
+  // default keep_checkpoints = 2 removed step 10 when step 30 was saved.
+  EXPECT_FALSE(testing::fs::exists(out + "/checkpoint_step10"));
+  for (int step : {20, 30}) EXPECT_TRUE(testing::fs::is_directory(out + "/checkpoint_step" + std::to_string(step)));
+  EXPECT_NE(log.find("checkpoint: removed " + out + "/checkpoint_step10 (logging.keep_checkpoints = 2)"),
+            std::string::npos)
+      << log;
   EXPECT_EQ(latest_checkpoint(out), out + "/checkpoint_step30");
   EXPECT_EQ(s.last_checkpoint, out + "/checkpoint_step30");
   // The exported backbone loads into a fresh model for val / onnx_export.
