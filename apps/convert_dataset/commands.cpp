@@ -61,26 +61,49 @@ std::vector<int64_t> record_order(int64_t n, bool shuffle, uint64_t seed) {
   return order;
 }
 
+// The part files already in `out` (part-*), sorted.
+std::vector<fs::path> existing_parts(const std::string& out) {
+  std::vector<fs::path> parts;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    if (entry.path().filename().string().rfind("part-", 0) == 0) parts.push_back(entry.path());
+  }
+  std::sort(parts.begin(), parts.end());
+  return parts;
+}
+
+// Refuses an output directory that already holds parts unless --overwrite was given. Nothing is
+// deleted here: the old parts go only once the new ones are complete (write_parts).
 void check_output_dir(const std::string& out, bool overwrite) {
   ensure_directory(out);
-  for (const auto& entry : fs::directory_iterator(out)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("part-", 0) != 0) continue;
-    FF_CHECK(overwrite, "output directory '{}' already holds part files (e.g. {}); pass --overwrite to replace them",
-             out, name);
-    fs::remove(entry.path());
-  }
+  const std::vector<fs::path> parts = existing_parts(out);
+  FF_CHECK(parts.empty() || overwrite,
+           "output directory '{}' already holds part files (e.g. {}); pass --overwrite to replace them", out,
+           parts.empty() ? "" : parts.front().filename().string());
 }
 
 // Streams `n` records (read by `try_get`, which returns false for a skipped bad record) into
-// `num_parts` balanced part files. Returns the number written.
+// `num_parts` balanced part files. Returns the number written. The parts are written into a
+// staging directory inside `out` and moved into place only when all of them are complete, so a
+// conversion that fails (a bad record without --skip-bad, a full disk) leaves `out` as it was,
+// old parts included; the staging directory is removed either way.
 int64_t write_parts(const std::string& out, int64_t n, int num_parts, bool shuffle, uint64_t seed,
                     const std::function<bool(int64_t, FaceExample&)>& try_get, int32_t* max_label) {
+  const fs::path staging = fs::path(out) / ".convert_dataset.staging";
+  fs::remove_all(staging);
+  fs::create_directories(staging);
+  struct RemoveStaging {
+    fs::path dir;
+    ~RemoveStaging() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } cleanup{staging};
+
   const std::vector<int64_t> order = record_order(n, shuffle, seed);
   int64_t written = 0;
   *max_label = -1;
   for (int p = 0; p < num_parts; ++p) {
-    OFRecordWriter writer(out + "/" + ofrecord_part_name(p));
+    OFRecordWriter writer((staging / ofrecord_part_name(p)).string());
     const int64_t begin = n * p / num_parts, end = n * (p + 1) / num_parts;
     for (int64_t i = begin; i < end; ++i) {
       FaceExample e;
@@ -91,6 +114,8 @@ int64_t write_parts(const std::string& out, int64_t n, int num_parts, bool shuff
     }
     writer.close();
   }
+  for (const fs::path& old : existing_parts(out)) fs::remove(old);
+  for (int p = 0; p < num_parts; ++p) fs::rename(staging / ofrecord_part_name(p), fs::path(out) / ofrecord_part_name(p));
   return written;
 }
 
