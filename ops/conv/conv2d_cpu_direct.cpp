@@ -8,7 +8,8 @@
 //   * forward: each block of kBlock outputs of a row is summed over all taps in registers and
 //     stored once (the older tap-by-tap form loaded and stored every output once per tap);
 //   * backward to the input, stride 1: the forward loop on grad_out with the kernel flipped and
-//     transposed (padding dilation * (k - 1) - padding); other strides scatter tap by tap;
+//     transposed (padding dilation * (k - 1) - padding); other strides scatter tap by tap into a
+//     phase-plane accumulator (contiguous there too), de-interleaved into grad_x once;
 //   * backward to the weight: per tap a contiguous dot product of grad_out with the phase plane,
 //     summed per sample in T and over the batch in double;
 //   * outputs smaller than the kernel (the 7x7 GDC has a 1x1 output): output-stationary loops,
@@ -68,11 +69,27 @@ class PhasePlane {
     }
   }
 
+  // The adjoint use, for gradients: zero everything, accumulate into rows, then extract() writes
+  // the positions that are real input pixels back to `plane` (the padding is dropped).
+  void clear() { std::fill(data_.begin(), data_.end(), T(0)); }
+  void extract(T* plane) const {
+    for (int64_t r = 0; r < rows_; ++r) {
+      const int64_t y = r - ph_;
+      if (y < 0 || y >= in_rows_) continue;
+      T* dst = plane + y * in_cols_;
+      for (int64_t p = 0; p < sw_; ++p) {
+        const T* src = row(p, r);
+        const Range v = valid_[static_cast<size_t>(p)];
+        for (int64_t c = v.lo; c < v.hi; ++c) dst[p + sw_ * c - pw_] = src[c];
+      }
+    }
+  }
+
   const T* row(int64_t phase, int64_t r) const { return data_.data() + (phase * rows_ + r) * cols_; }
+  T* mutable_row(int64_t phase, int64_t r) { return data_.data() + (phase * rows_ + r) * cols_; }
   int64_t row_stride() const { return cols_; }
 
  private:
-  T* mutable_row(int64_t phase, int64_t r) { return data_.data() + (phase * rows_ + r) * cols_; }
 
   int64_t in_rows_, in_cols_, sw_, ph_, pw_;
   int64_t rows_ = 0, cols_ = 0;
@@ -211,23 +228,37 @@ void for_each_input_gradient_plane(T* grad_x, const T* grad_out, const T* w, con
   });
 }
 
-// Any stride: each tap adds its weighted grad_out rows onto the input rows it read.
+// Any stride: each tap adds its weighted grad_out rows onto the input positions it read, in
+// phase-plane coordinates, where those positions are contiguous for every stride (a stride-2
+// scatter straight into the input plane would write every other element); the plane is then
+// de-interleaved into grad_x once.
 template <typename T>
-void backward_input_scatter(T* grad_x, const T* grad_out, const T* w, const ConvShape& s) {
-  for_each_input_gradient_plane(grad_x, grad_out, w, s, [&](T* gx, const T* gp, const T* wp) {
-    for (int64_t i = 0; i < s.kh; ++i) {
-      const int64_t h_off = i * s.dh - s.ph;
-      const Range rh = s.rows[i];
-      for (int64_t j = 0; j < s.kw; ++j) {
-        const int64_t w_off = j * s.dw - s.pw;
-        const Range rw = s.cols[j];
-        const T wv = wp[i * s.kw + j];
-        for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-          T* xr = gx + (oh * s.sh + h_off) * s.w + w_off;
-          const T* grow = gp + oh * s.w_out;
-          for (int64_t ow = rw.lo; ow < rw.hi; ++ow) xr[ow * s.sw] += wv * grow[ow];
+void backward_input_phase_scatter(T* grad_x, const T* grad_out, const T* w, const ConvShape& s) {
+  parallel_for(0, s.n * s.c_in, plane_grain(s.hw_out * s.cout_g * s.kh * s.kw), [&](int64_t begin, int64_t end) {
+    PhasePlane<T> acc = input_plane<T>(s, s.w_out);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t n = plane / s.c_in, c = plane % s.c_in, g = c / s.cin_g, ci = c % s.cin_g;
+      acc.clear();
+      for (int64_t m = 0; m < s.cout_g; ++m) {
+        const int64_t oc = g * s.cout_g + m;
+        const T* gp = grad_out + (n * s.c_out + oc) * s.hw_out;
+        const T* wp = w + (oc * s.cin_g + ci) * s.kh * s.kw;
+        for (int64_t i = 0; i < s.kh; ++i) {
+          for (int64_t j = 0; j < s.kw; ++j) {
+            const int64_t phase = (j * s.dw) % s.sw, shift = j * s.dw / s.sw;
+            const T wv = wp[i * s.kw + j];
+            for (int64_t oh = 0; oh < s.h_out; ++oh) {
+              T* __restrict dst = acc.mutable_row(phase, oh * s.sh + i * s.dh) + shift;
+              const T* __restrict src = gp + oh * s.w_out;
+              for (int64_t ow = 0; ow < s.w_out; ++ow) dst[ow] += wv * src[ow];
+            }
+          }
         }
       }
+      // Input pixels no output reads (rows or columns cut off by the output size) get zero.
+      T* gx = grad_x + plane * s.hw_in;
+      std::fill(gx, gx + s.hw_in, T(0));
+      acc.extract(gx);
     }
   });
 }
@@ -265,7 +296,7 @@ template <typename T>
 void direct_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvShape& s) {
   if (tiny_output(s)) return backward_input_tiny_output(grad_x, grad_out, w, s);
   if (stride1_transpose_possible(s)) return backward_input_stride1(grad_x, grad_out, w, s);
-  backward_input_scatter(grad_x, grad_out, w, s);
+  backward_input_phase_scatter(grad_x, grad_out, w, s);
 }
 
 template <typename T>

@@ -50,6 +50,9 @@ const std::vector<ConvCase>& cases() {
       {"depthwise_stride3_asymmetric_pad", {1, 2, 13, 17}, {4, 1, 3, 2}, params({3, 2}, {1, 0}, {1, 2}, 2), true},
       {"depthwise_padding_beyond_kernel", {2, 2, 5, 6}, {2, 1, 3, 3}, params({1, 1}, {3, 3}, {1, 1}, 2), false},
       {"groups_cin3_cout2_s2", {2, 6, 9, 21}, {4, 3, 3, 3}, params({2, 2}, {1, 1}, {1, 1}, 2), true},
+      // Stride 2 over an even size with no padding: the last input row and column are read by no
+      // output, so their gradient must be exactly zero.
+      {"depthwise_s2_uncovered_edge", {2, 3, 8, 10}, {3, 1, 3, 3}, params({2, 2}, {0, 0}, {1, 1}, 3), false},
       // Outputs smaller than the kernel: the output-stationary direct loop.
       {"depthwise_gdc_1x1_output", {2, 4, 5, 5}, {4, 1, 5, 5}, params({1, 1}, {0, 0}, {1, 1}, 4), true},
       {"grouped_tiny_output_padded", {1, 4, 3, 4}, {8, 2, 5, 5}, params({1, 1}, {1, 1}, {1, 1}, 2), false},
