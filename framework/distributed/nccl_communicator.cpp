@@ -4,6 +4,7 @@
 #include "framework/distributed/nccl_communicator.h"
 
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "framework/autograd/autograd.h"
@@ -77,24 +78,32 @@ Shape with_rows(const Tensor& t, int64_t rows) {
 
 int64_t row_numel(const Tensor& t) { return t.size(0) == 0 ? shape_numel(with_rows(t, 1)) : t.numel() / t.size(0); }
 
+// The "done" event of one collective, shared by its Work and the watchdog's poll: destroyed when
+// both have let go (CUDA releases it once it has completed).
+using SharedEvent = std::shared_ptr<CUevent_st>;
+SharedEvent make_done_event() {
+  cudaEvent_t event = nullptr;
+  FF_COMM_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return SharedEvent(event, [](cudaEvent_t e) { cudaEventDestroy(e); });
+}
+
 class NcclWork final : public Work {
  public:
-  NcclWork(ncclComm_t comm, cudaEvent_t done, cudaStream_t compute, std::vector<Tensor> keep_alive)
-      : comm_(comm), done_(done), compute_(compute), keep_alive_(std::move(keep_alive)) {}
+  NcclWork(ncclComm_t comm, SharedEvent done, cudaStream_t compute, std::vector<Tensor> keep_alive)
+      : comm_(comm), done_(std::move(done)), compute_(compute), keep_alive_(std::move(keep_alive)) {}
   ~NcclWork() override {
     if (!waited_) wait();
-    cudaEventDestroy(done_);  // released by CUDA once the event has completed
   }
   void wait() override {
     if (waited_) return;
     check_async_error();
-    FF_COMM_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_, 0));
+    FF_COMM_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_.get(), 0));
     waited_ = true;
     keep_alive_.clear();  // later allocations on the compute stream are ordered after "done"
   }
   bool is_completed() override {
     check_async_error();
-    const cudaError_t rc = cudaEventQuery(done_);
+    const cudaError_t rc = cudaEventQuery(done_.get());
     if (rc == cudaErrorNotReady) return false;
     FF_COMM_CUDA_CHECK(rc);
     return true;
@@ -110,7 +119,7 @@ class NcclWork final : public Work {
     }
   }
   ncclComm_t comm_;
-  cudaEvent_t done_;
+  SharedEvent done_;
   cudaStream_t compute_;
   std::vector<Tensor> keep_alive_;
   bool waited_ = false;
@@ -174,17 +183,13 @@ cudaStream_t NcclCommunicator::begin() {
 }
 
 std::shared_ptr<Work> NcclCommunicator::end(const char* what, std::vector<Tensor> keep_alive) {
-  cudaEvent_t done = nullptr;
-  FF_COMM_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-  FF_COMM_CUDA_CHECK(cudaEventRecord(done, stream_));
+  SharedEvent done = make_done_event();
+  FF_COMM_CUDA_CHECK(cudaEventRecord(done.get(), stream_));
   if (watchdog_->timeout_s() > 0.0) {
-    // The watchdog gets an event of its own: the Work's may be destroyed before it is polled.
-    cudaEvent_t watched = nullptr;
-    FF_COMM_CUDA_CHECK(cudaEventCreateWithFlags(&watched, cudaEventDisableTiming));
-    FF_COMM_CUDA_CHECK(cudaEventRecord(watched, stream_));
-    auto poll = [comm = comm_, watched, device = device_]() -> CollectiveWatchdog::AsyncStatus {
+    // The watchdog polls the same event (it keeps it alive until it has seen it complete).
+    auto poll = [comm = comm_, done, device = device_]() -> CollectiveWatchdog::AsyncStatus {
       cudaSetDevice(device);  // the watchdog thread queries this rank's device
-      const cudaError_t rc = cudaEventQuery(watched);
+      const cudaError_t rc = cudaEventQuery(done.get());
       if (rc == cudaSuccess) return {true, {}};
       if (rc != cudaErrorNotReady) return {false, fmt::format("cudaEventQuery: {}", cudaGetErrorString(rc))};
       (void)cudaGetLastError();  // "not ready" is a status, not an error to leave behind
@@ -196,10 +201,9 @@ std::shared_ptr<Work> NcclCommunicator::end(const char* what, std::vector<Tensor
       }
       return {false, {}};
     };
-    watchdog_->watch(fmt::format("NCCL {} (rank {} of {}, cuda:{})", what, rank_, size_, device_), std::move(poll),
-                     [watched] { cudaEventDestroy(watched); });
+    watchdog_->watch(fmt::format("NCCL {} (rank {} of {}, cuda:{})", what, rank_, size_, device_), std::move(poll));
   }
-  return std::make_shared<NcclWork>(comm_, done, compute_, std::move(keep_alive));
+  return std::make_shared<NcclWork>(comm_, std::move(done), compute_, std::move(keep_alive));
 }
 
 std::shared_ptr<Work> NcclCommunicator::all_reduce(const Tensor& t, ReduceOp op, bool async) {
