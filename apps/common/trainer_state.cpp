@@ -22,12 +22,15 @@ std::string get(const SafetensorsMetadata& m, const std::string& key, const std:
   return it->second;
 }
 
-int64_t get_int(const SafetensorsMetadata& m, const std::string& key, const std::string& where) {
+// Metadata `key` as a whole integer (`parse` is std::stoll or std::stoull); anything else,
+// including a number with trailing characters, is an error naming the checkpoint and the key.
+template <typename Int, typename Parse>
+Int get_integer(const SafetensorsMetadata& m, const std::string& key, const std::string& where, Parse parse) {
   const std::string v = get(m, key, where);
   size_t used = 0;
-  int64_t out = 0;
+  Int out = 0;
   try {
-    out = std::stoll(v, &used);
+    out = parse(v, &used);
   } catch (...) {
     used = 0;
   }
@@ -35,17 +38,12 @@ int64_t get_int(const SafetensorsMetadata& m, const std::string& key, const std:
   return out;
 }
 
+int64_t get_int(const SafetensorsMetadata& m, const std::string& key, const std::string& where) {
+  return get_integer<int64_t>(m, key, where, [](const std::string& v, size_t* used) { return std::stoll(v, used); });
+}
+
 uint64_t get_uint(const SafetensorsMetadata& m, const std::string& key, const std::string& where) {
-  const std::string v = get(m, key, where);
-  size_t used = 0;
-  uint64_t out = 0;
-  try {
-    out = std::stoull(v, &used);
-  } catch (...) {
-    used = 0;
-  }
-  FF_CHECK(used == v.size() && !v.empty(), "checkpoint {}: metadata '{}' = '{}' is not an integer", where, key, v);
-  return out;
+  return get_integer<uint64_t>(m, key, where, [](const std::string& v, size_t* used) { return std::stoull(v, used); });
 }
 
 StateDict cpu_clone(const StateDict& d) {
