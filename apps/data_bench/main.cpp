@@ -1,6 +1,7 @@
 // data_bench: throughput of the data pipeline on 112x112 JPEGs at quality 95 (synthetic faces).
 //
 //   build/apps/data_bench [--images N] [--batch B] [--min-seconds S] [--workers W]
+//                         [--disk-records N [--disk-dir DIR] [--disk-parts P]]
 //
 // Prints a markdown table (docs/benchmarks.md, "Data pipeline"):
 //   decode only            tjDecompress2 to RGB HWC, one thread
@@ -8,6 +9,9 @@
 //   assemble fp32 / fp16   the loader's per-batch work (read, decode, augment, batch), one thread
 //   loader W workers       DataLoader end to end (fp32 and fp16), consumer just takes batches
 //   encode q95             encode_jpeg, for the synthetic generator
+// and, with --disk-records N, a second table (disk_bench.h): N records written as OFRecord parts
+// and as train.rec + train.idx under DIR (default /tmp), opened cold and warm, and read by the
+// loader.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "apps/data_bench/disk_bench.h"
 #include "data/decode/jpeg.h"
 #include "data/loader/data_loader.h"
 #include "data/synthetic/face_renderer.h"
@@ -49,14 +54,20 @@ int main(int argc, char** argv) {
   int64_t num_images = 512, batch = 128;
   double min_seconds = 2.0;
   int workers = 2;
+  ff::data::DiskBenchOptions disk;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--images") num_images = std::atoll(argv[i + 1]);
     else if (flag == "--batch") batch = std::atoll(argv[i + 1]);
     else if (flag == "--min-seconds") min_seconds = std::atof(argv[i + 1]);
     else if (flag == "--workers") workers = std::atoi(argv[i + 1]);
+    else if (flag == "--disk-records") disk.records = std::atoll(argv[i + 1]);
+    else if (flag == "--disk-dir") disk.dir = argv[i + 1];
+    else if (flag == "--disk-parts") disk.parts = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: data_bench [--images N] [--batch B] [--min-seconds S] [--workers W]\n");
+      std::fprintf(stderr,
+                   "usage: data_bench [--images N] [--batch B] [--min-seconds S] [--workers W]\n"
+                   "                  [--disk-records N [--disk-dir DIR] [--disk-parts P]]\n");
       return 2;
     }
   }
@@ -124,6 +135,10 @@ int main(int argc, char** argv) {
     row("render a synthetic face", 1, rate(min_seconds, 64, [&] {
           for (int i = 0; i < 64; ++i) render_identity_image(2, i, i);
         }));
+    if (disk.records > 0) {
+      disk.workers = workers;
+      run_disk_bench(records, disk);
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "data_bench: error: %s\n", e.what());

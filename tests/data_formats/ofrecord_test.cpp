@@ -249,6 +249,38 @@ TEST(OFRecordDataset, SkipAndCount) {
   EXPECT_FF_ERROR(ds.get(-1), "out of range");  // caller bugs are never skipped
 }
 
+// Many parts, some empty, two with damaged tails: records are numbered in part order, Throw mode
+// names the first damaged part, and SkipAndCount reports both in part order.
+TEST(OFRecordDataset, ManyPartsIndexInPartOrderAndReportTheFirstBadPart) {
+  TempDir dir;
+  const int kParts = 19;
+  for (int p = 0; p < kParts; ++p) {
+    std::vector<std::string> bodies;
+    for (int r = 0; r < p % 4; ++r) bodies.push_back(body_for(p));  // 0-3 records, some parts empty
+    // Parts 5 and 17 end in a cut-off frame.
+    const std::string tail = (p == 5 || p == 17) ? framed(body_for(p)).substr(0, 20) : "";
+    write_part(dir.file(ofrecord_part_name(p)), bodies, tail);
+  }
+  EXPECT_FF_ERROR(OFRecordDataset(dir.path()), "part-00005' record 1 at byte offset", "truncated");
+
+  OFRecordDatasetOptions opts;
+  opts.on_bad_record = OnBadRecord::SkipAndCount;
+  OFRecordDataset ds(dir.path(), opts);
+  ASSERT_EQ(ds.num_parts(), kParts);
+  int64_t expected_size = 0;
+  for (int p = 0; p < kParts; ++p) expected_size += p % 4;
+  ASSERT_EQ(ds.size(), expected_size);
+  int64_t i = 0;
+  for (int p = 0; p < kParts; ++p) {
+    EXPECT_EQ(ds.part_size(p), p % 4) << "part " << p;
+    for (int r = 0; r < p % 4; ++r, ++i) EXPECT_EQ(ds.get(i).label, p) << "record " << i;
+  }
+  const auto messages = ds.bad_records().first_messages();
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_NE(messages[0].find("part-00005'"), std::string::npos) << messages[0];
+  EXPECT_NE(messages[1].find("part-00017'"), std::string::npos) << messages[1];
+}
+
 TEST(OFRecordDataset, SkipAndCountGivesUpOnBrokenData) {
   TempDir dir;
   write_part(dir.file("part-00000"), {hex_bytes(kEncodedEntry), hex_bytes(kEncodedEntry)});
