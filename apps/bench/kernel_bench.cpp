@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "apps/bench/bench_shapes.h"
+#include "apps/bench/conv_layer_timing.h"
 #include "apps/bench/device_timer.h"
 #include "apps/bench/train_step_bench.h"
 #include "framework/autograd/autograd.h"
@@ -72,29 +73,10 @@ void conv_table(const KernelBenchOptions& o, const char* title, const std::vecto
   double net_fwd = 0.0, net_train = 0.0, net_fwd_flops = 0.0, net_train_flops = 0.0;
   uint64_t seed = 10;
   for (const ConvLayer& l : layers) {
-    Conv2dParams p;
-    const int64_t pad = l.padding >= 0 ? l.padding : l.kernel / 2;
-    p.stride = {l.stride, l.stride};
-    p.padding = {pad, pad};
-    p.groups = l.groups;
-    Tensor x = random_on(o, {o.batch, l.c_in, l.size, l.size}, dtype, seed++);
-    Tensor w = random_on(o, {l.c_out, l.c_in / l.groups, l.kernel, l.kernel}, dtype, seed++);
-    const Shape y_shape = conv2d_output_shape(x, w, Tensor(), p);
-    const Tensor g = random_on(o, y_shape, dtype, seed++);
-    const double fwd_flops = 2.0 * static_cast<double>(o.batch * l.c_out * y_shape[2] * y_shape[3]) *
-                             static_cast<double>(l.c_in / l.groups * l.kernel * l.kernel);
-    const double train_flops = fwd_flops * (l.needs_input_grad ? 3.0 : 2.0);
-    const double fwd = median_ms(o, [&] {
-      autograd::NoGradGuard no_grad;
-      (void)conv2d(x, w, Tensor(), p);
-    });
-    if (l.needs_input_grad) x.set_requires_grad(true);
-    w.set_requires_grad(true);
-    const double train = median_ms(o, [&] {
-      conv2d(x, w, Tensor(), p).backward(g);
-      x.zero_grad();
-      w.zero_grad();
-    });
+    const ConvLayerTiming t = time_conv_layer(
+        l, o.batch, [&](const Shape& shape, uint64_t sd) { return random_on(o, shape, dtype, sd); },
+        [&](const std::function<void()>& body) { return median_ms(o, body); }, seed);
+    const double fwd = t.fwd, train = t.train, fwd_flops = t.fwd_flops, train_flops = t.train_flops;
     net_fwd += l.count * fwd;
     net_train += l.count * train;
     net_fwd_flops += l.count * fwd_flops;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "apps/bench/bench_shapes.h"
+#include "apps/bench/conv_layer_timing.h"
 #include "apps/bench/kernel_bench.h"
 #include "apps/bench/train_step_bench.h"
 #include "apps/common/command_line.h"
@@ -220,34 +221,11 @@ void run_conv_table(const Options& o, const char* title, const char* count_label
   uint64_t seed = 10;
   for (const ConvLayer& l : layers) {
     if (!o.filter.empty() && std::string(l.name).find(o.filter) == std::string::npos) continue;
-    ff::Conv2dParams p;
-    const int64_t pad = l.padding >= 0 ? l.padding : l.kernel / 2;
-    p.stride = {l.stride, l.stride};
-    p.padding = {pad, pad};
-    p.groups = l.groups;
-    const Shape x_shape{o.batch, l.c_in, l.size, l.size};
-    const Shape w_shape{l.c_out, l.c_in / l.groups, l.kernel, l.kernel};
-    Tensor x = random(x_shape, seed++), w = random(w_shape, seed++);
-    const Shape y_shape = ff::conv2d_output_shape(x, w, Tensor(), p);
-    const Tensor g = random(y_shape, seed++);
-    const double fwd_flops = 2.0 * static_cast<double>(o.batch * l.c_out * y_shape[2] * y_shape[3]) *
-                             static_cast<double>(l.c_in / l.groups * l.kernel * l.kernel);
-    // Backward: one forward-sized product for grad_weight, one more for grad_input when needed.
-    const double train_flops = fwd_flops * (l.needs_input_grad ? 3.0 : 2.0);
-
-    const double fwd = best_seconds(o, [&] {
-      ff::autograd::NoGradGuard no_grad;
-      Tensor y = ff::conv2d(x, w, Tensor(), p);
-      (void)y;
-    });
-    if (l.needs_input_grad) x.set_requires_grad(true);
-    w.set_requires_grad(true);
-    const double train = best_seconds(o, [&] {
-      Tensor y = ff::conv2d(x, w, Tensor(), p);
-      y.backward(g);
-      x.zero_grad();
-      w.zero_grad();
-    });
+    const ff::bench::ConvLayerTiming t = ff::bench::time_conv_layer(
+        l, o.batch, [](const Shape& shape, uint64_t sd) { return random(shape, sd); },
+        [&](const std::function<void()>& body) { return best_seconds(o, body); }, seed);
+    const Shape& w_shape = t.weight_shape;
+    const double fwd = t.fwd, train = t.train, fwd_flops = t.fwd_flops, train_flops = t.train_flops;
     net_fwd += l.count * fwd;
     net_train += l.count * train;
     net_fwd_flops += l.count * fwd_flops;
