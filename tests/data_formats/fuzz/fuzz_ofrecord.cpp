@@ -2,6 +2,7 @@
 // bad-record modes, and protobuf decoding of every record found.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "data/ofrecord/ofrecord_codec.h"
 #include "data/ofrecord/ofrecord_dataset.h"
@@ -18,20 +19,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string dir = ff::fuzz::scratch_dir() + "/ofrecord";
   std::filesystem::create_directories(dir);
   ff::fuzz::write_file(dir + "/part-00000", data, size);
-  for (OnBadRecord mode : {OnBadRecord::Throw, OnBadRecord::SkipAndCount}) {
-    try {
-      OFRecordDatasetOptions opts;
-      opts.num_parts = 1;
-      opts.num_classes = 1000;
-      opts.on_bad_record = mode;
-      OFRecordDataset ds(dir, opts);
-      for (int64_t i = 0; i < ds.size(); ++i) {
-        FaceExample e;
-        ds.try_get(i, e);
-      }
-      if (ds.size() > 0) ds.get(0);
-    } catch (const ff::Error&) {
-    }
-  }
+  ff::fuzz::read_every_record_in_both_modes([&](OnBadRecord mode) {
+    OFRecordDatasetOptions opts;
+    opts.num_parts = 1;
+    opts.num_classes = 1000;
+    opts.on_bad_record = mode;
+    return std::make_unique<OFRecordDataset>(dir, opts);
+  });
   return 0;
 }

@@ -3,6 +3,7 @@
 // both bad-record modes, and every image is read.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <cstring>
 #include <string>
 
@@ -26,21 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const bool use_idx : {false, true}) {
     if (use_idx && !has_idx) continue;
-    for (OnBadRecord mode : {OnBadRecord::Throw, OnBadRecord::SkipAndCount}) {
-      try {
-        MXFaceDatasetOptions opts;
-        opts.idx_path = use_idx ? idx : "";
-        opts.num_classes = 1000;
-        opts.on_bad_record = mode;
-        MXFaceDataset ds(rec, opts);
-        for (int64_t i = 0; i < ds.size(); ++i) {
-          FaceExample e;
-          ds.try_get(i, e);
-        }
-        if (ds.size() > 0) ds.get(0);
-      } catch (const ff::Error&) {
-      }
-    }
+    ff::fuzz::read_every_record_in_both_modes([&](OnBadRecord mode) {
+      MXFaceDatasetOptions opts;
+      opts.idx_path = use_idx ? idx : "";
+      opts.num_classes = 1000;
+      opts.on_bad_record = mode;
+      return std::make_unique<MXFaceDataset>(rec, opts);
+    });
   }
   return 0;
 }
