@@ -61,13 +61,6 @@ cudaStream_t batch_copy_stream(int device) {
   return s;
 }
 
-void bind_loader_thread_to_device(int device) {
-  ff::cuda::check_device(device, "binding a data loader thread");
-  int current = -1;
-  FF_CUDA_CHECK(cudaGetDevice(&current));
-  if (current != device) FF_CUDA_CHECK(cudaSetDevice(device));
-}
-
 CudaAsyncTransfer::CudaAsyncTransfer(Device device) : device_(device) {
   FF_CHECK(device.is_cuda(), "CudaAsyncTransfer: needs a CUDA device, got {}", device.str());
   ff::cuda::check_device(device.index, "creating the loader's CudaAsyncTransfer");
@@ -76,8 +69,9 @@ CudaAsyncTransfer::CudaAsyncTransfer(Device device) : device_(device) {
 void CudaAsyncTransfer::start(Batch& batch) {
   check_host_tensor(batch.images, "images", batch);
   check_host_tensor(batch.labels, "labels", batch);
-  // Not a DeviceGuard: restoring a worker's default device would initialise a context on it.
-  bind_loader_thread_to_device(device_.index);
+  // On a worker thread this switches for good: the worker's default device 0 has no context in
+  // the process of a rank on another GPU, and DeviceGuard does not create one to restore it.
+  ff::cuda::DeviceGuard device_guard(device_.index);
   const cudaStream_t stream = batch_copy_stream(device_.index);
   // Device memory allocated under this guard belongs to the copy stream (caching_allocator.h).
   ff::cuda::StreamGuard stream_guard(stream);

@@ -21,13 +21,12 @@
 // A batch dropped without finish() (the loader stopped early) is safe: its device memory goes
 // back to the copy stream's pool, its pinned memory is reused only after its copy has finished.
 //
-// Threads and devices: start() binds the calling thread (a loader worker) to the device for good
-// (bind_loader_thread_to_device) instead of switching there and back with a DeviceGuard. Since
-// CUDA 12 cudaSetDevice initialises the primary context of the device it selects, so restoring a
-// fresh worker thread's default device 0 would create a context (hundreds of MiB) on GPU 0 in
-// every rank's process of a multi-GPU job. With num_workers == 0, start() runs on the consumer
-// thread and binds it as well (the thread that trains on the device normally already is).
-// finish() runs on the consumer thread and restores its device.
+// Threads and devices: start() and the pinned host buffers switch to the loader's device with a
+// DeviceGuard. On a worker thread that is a switch for good: the thread starts on device 0, and
+// in the process of a rank on another GPU device 0 has no context, which DeviceGuard does not
+// create just to restore it (since CUDA 12 cudaSetDevice initialises the primary context, hundreds
+// of MiB on GPU 0 per rank). With num_workers == 0, start() runs on the consumer thread, whose
+// device is restored. finish() runs on the consumer thread and restores its device too.
 //
 // Only in builds with FF_WITH_CUDA; make_batch_transfer() (transfer_factory.h) picks it.
 #pragma once
@@ -58,10 +57,6 @@ class CudaAsyncTransfer final : public BatchTransfer {
 // The side stream that carries every CudaAsyncTransfer copy to `device` (created on first use,
 // never destroyed: the caching allocator keys cached blocks by stream handle).
 cudaStream_t batch_copy_stream(int device);
-
-// Makes `device` the calling thread's current CUDA device and leaves it so (see "Threads and
-// devices" above); a no-op when it already is. Throws ff::Error for a device that does not exist.
-void bind_loader_thread_to_device(int device);
 
 }  // namespace ff::data
 

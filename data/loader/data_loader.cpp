@@ -141,19 +141,26 @@ bool DataLoader::next(Batch& batch) {
       run.done.erase(it);
     }
     ++run.next_to_deliver;
-    if (slot.error) run.failure = slot.error;
   }
   run.can_claim.notify_all();
+  if (!slot.error) {
+    try {
+      options_.transfer->finish(slot.batch);
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+  }
   if (slot.error) {
-    // Park the workers now: nothing after a failed batch will be delivered this epoch.
+    // The run is dead: next() rethrows until start_epoch(), and the workers park now, since
+    // nothing after a failed batch will be delivered this epoch.
     {
       std::lock_guard<std::mutex> lock(run.mutex);
+      run.failure = slot.error;
       run.stopping = true;
     }
     run.can_claim.notify_all();
     std::rethrow_exception(slot.error);
   }
-  options_.transfer->finish(slot.batch);
   batch = std::move(slot.batch);
   return true;
 }

@@ -1,7 +1,6 @@
 #include "data/loader/pinned_host_buffer.h"
 
 #ifdef FF_WITH_CUDA
-#include "data/loader/cuda_transfer.h"
 #include "framework/cuda/cuda_runtime.h"
 #include "framework/cuda/pinned_allocator.h"
 #endif
@@ -24,7 +23,10 @@ PinnedHostBufferAllocator::PinnedHostBufferAllocator(int device) : device_(devic
 Tensor PinnedHostBufferAllocator::allocate(const Shape& shape, DType dtype) {
 #ifdef FF_WITH_CUDA
   if (pinned_) {
-    if (device_ >= 0) bind_loader_thread_to_device(device_);
+    if (device_ < 0) return Tensor::empty(shape, dtype, ff::cuda::pinned_allocator(), Device());
+    // cudaHostAlloc needs a current context: the loader's device, never a fresh one on GPU 0
+    // (see "Threads and devices" in cuda_transfer.h).
+    ff::cuda::DeviceGuard device_guard(device_);
     return Tensor::empty(shape, dtype, ff::cuda::pinned_allocator(), Device());
   }
 #endif

@@ -134,8 +134,16 @@ class CachingAllocator {
       DeviceGuard guard(b->device);
       for (cudaStream_t s : b->used_streams) {
         cudaEvent_t ev = nullptr;
-        if (!report_if_error(acquire_event(ds, &ev), "cudaEventCreate")) continue;
-        if (report_if_error(cudaEventRecord(ev, s), "cudaEventRecord")) pf.events.push_back(ev);
+        if (report_if_error(acquire_event(ds, &ev), "cudaEventCreate")) {
+          if (report_if_error(cudaEventRecord(ev, s), "cudaEventRecord")) {
+            pf.events.push_back(ev);
+            continue;
+          }
+          ds.spare_events.push_back(ev);
+        }
+        // No event to wait for: wait for the stream here, or the block could be handed out
+        // while that stream's kernels still use it.
+        report_if_error(cudaStreamSynchronize(s), "cudaStreamSynchronize");
       }
       b->used_streams.clear();
       ds.pending.push_back(std::move(pf));
@@ -145,10 +153,18 @@ class CachingAllocator {
   }
 
   void record_stream(const void* ptr, cudaStream_t stream) {
+    // Outside the lock: a CUDA call. The free-time event is created on the block's device, and
+    // an event can only be recorded on a stream of its own device.
+    int stream_device = -1;
+    FF_CUDA_CHECK(cudaStreamGetDevice(stream, &stream_device));
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = active_.find(const_cast<void*>(ptr));
     FF_CHECK(it != active_.end(), "record_stream: {} is not the start of live CUDA caching-allocator memory", ptr);
     Block* b = it->second;
+    FF_CHECK(stream_device == b->device,
+             "record_stream: the memory at {} is on cuda:{} but the stream is on cuda:{}; only streams of the "
+             "memory's own device can be recorded",
+             ptr, b->device, stream_device);
     if (stream == b->stream) return;
     for (cudaStream_t s : b->used_streams) {
       if (s == stream) return;

@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "framework/cuda/caching_allocator.h"
+#include "framework/cuda/pinned_allocator.h"
 
 namespace ff::cuda {
 
@@ -215,6 +216,7 @@ Stream::~Stream() {
   // and a stream created later may get the same handle and reuse those blocks at once.
   (void)cudaStreamSynchronize(stream_);
   retire_stream(stream_);
+  pinned_retire_stream(stream_);
   (void)cudaStreamDestroy(stream_);
 }
 void Stream::synchronize() const { FF_CUDA_CHECK(cudaStreamSynchronize(stream_)); }

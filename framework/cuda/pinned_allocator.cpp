@@ -1,6 +1,7 @@
 // Caching pinned host allocator (see pinned_allocator.h).
 #include "framework/cuda/pinned_allocator.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -67,17 +68,11 @@ class PinnedAllocator {
       return;
     }
     for (const auto& [device, stream] : b->streams) {
-      cudaEvent_t ev = nullptr;
-      const int prev = current_or(-1);
-      if (cudaSetDevice(device) == cudaSuccess &&
-          cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess &&
-          cudaEventRecord(ev, stream) == cudaSuccess) {
-        b->events.emplace_back(device, ev);
-      } else {
-        (void)cudaGetLastError();
-        if (ev) (void)cudaEventDestroy(ev);
+      if (!record_free_event(*b, device, stream)) {
+        // No event to wait for: wait for the stream here, or the block could be handed out
+        // again while a copy from it is still queued.
+        if (cudaStreamSynchronize(stream) != cudaSuccess) (void)cudaGetLastError();
       }
-      if (prev >= 0) (void)cudaSetDevice(prev);
     }
     b->streams.clear();
     if (b->events.empty()) {
@@ -97,6 +92,18 @@ class PinnedAllocator {
       if (s.first == device && s.second == stream) return;
     }
     b->streams.emplace_back(device, stream);
+  }
+
+  // `stream` is about to be destroyed and its work has finished (Stream::~Stream synchronises
+  // first): no block needs an event on it any more, and a new stream that gets the same handle
+  // must not be taken for it.
+  void retire_stream(cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& entry : active_) {
+      auto& streams = entry.second->streams;
+      streams.erase(std::remove_if(streams.begin(), streams.end(), [&](const auto& s) { return s.second == stream; }),
+                    streams.end());
+    }
   }
 
   bool is_pinned(const void* p) {
@@ -133,13 +140,26 @@ class PinnedAllocator {
     return c < it->first + it->second->size ? it->second : nullptr;
   }
 
-  static int current_or(int fallback) {
-    int d = fallback;
-    if (cudaGetDevice(&d) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return fallback;
+  // Records, on `stream` of `device`, the event a freed block waits for; false if CUDA refused.
+  // A DeviceGuard: a thread that never used CUDA must not get a context on device 0 from this.
+  static bool record_free_event(HostBlock& b, int device, cudaStream_t stream) noexcept {
+    try {
+      DeviceGuard guard(device);
+      cudaEvent_t ev = nullptr;
+      if (cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+      }
+      if (cudaEventRecord(ev, stream) != cudaSuccess) {
+        (void)cudaGetLastError();
+        (void)cudaEventDestroy(ev);
+        return false;
+      }
+      b.events.emplace_back(device, ev);
+      return true;
+    } catch (...) {
+      return false;
     }
-    return d;
   }
 
   // Blocks whose recorded work has finished become reusable.
@@ -231,6 +251,9 @@ class PinnedAllocatorAdapter final : public Allocator {
 
 DataPtr pinned_allocate(size_t nbytes) { return instance().allocate(nbytes); }
 bool is_pinned(const void* ptr) { return ptr && instance().is_pinned(ptr); }
+void pinned_retire_stream(cudaStream_t stream) {
+  if (stream) instance().retire_stream(stream);
+}
 void pinned_record_stream(const void* ptr, cudaStream_t stream) {
   if (ptr) instance().record_stream(ptr, stream);
 }

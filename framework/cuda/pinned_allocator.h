@@ -29,6 +29,8 @@ bool is_pinned(const void* ptr);  // ptr: anywhere inside a live block from pinn
 
 // Work queued on `stream` (of the current device) so far reads or writes the block holding ptr.
 void pinned_record_stream(const void* ptr, cudaStream_t stream);
+// `stream` is being destroyed after its work finished (ff::cuda::Stream's destructor calls this).
+void pinned_retire_stream(cudaStream_t stream);
 
 // dst (device memory on `device`) <- pinned_src, nbytes, queued on current_stream(device) without
 // blocking the host; records that stream on the pinned block. A pageable src (the fallback) is

@@ -343,6 +343,42 @@ TEST(DataLoader, AllocatorAndTransferHooksAreUsed) {
   EXPECT_EQ(transfer->finished.load(), 3);
 }
 
+// A transfer whose finish() fails (e.g. a CUDA error while ordering the copy) fails the run like
+// a worker's error: next() keeps rethrowing instead of handing out the batches after it, and
+// start_epoch() recovers.
+TEST(DataLoader, AFailedFinishFailsTheRunUntilTheNextEpoch) {
+  struct FailingTransfer : BatchTransfer {
+    std::atomic<int> finished{0};
+    void start(Batch&) override {}
+    void finish(Batch& b) override {
+      ++finished;
+      FF_CHECK(b.index != 1, "transfer failed on batch {}", b.index);
+    }
+  };
+  auto transfer = std::make_shared<FailingTransfer>();
+  LoaderOptions o = options(4, 2);
+  o.transfer = transfer;
+  DataLoader loader(make_source(16), o);
+  loader.start_epoch(0);
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.index, 0);
+  EXPECT_FF_ERROR(loader.next(b), "transfer failed on batch 1");
+  EXPECT_FF_ERROR(loader.next(b), "transfer failed on batch 1");  // not batch 2: the run is dead
+  EXPECT_EQ(transfer->finished.load(), 2);
+  loader.start_epoch(1);
+  int delivered = 0;
+  while (true) {
+    try {
+      if (!loader.next(b)) break;
+      ++delivered;
+    } catch (const Error&) {
+      break;  // batch 1 of epoch 1 fails again
+    }
+  }
+  EXPECT_EQ(delivered, 1);
+}
+
 TEST(DataLoader, RejectsMisuse) {
   auto source = make_source(8);
   DataLoader loader(source, options(4, 1));
