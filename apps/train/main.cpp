@@ -8,6 +8,7 @@
 // rank prints it; with several ranks the job is aborted so that no rank waits for one that failed.
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,14 +52,19 @@ Args parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  ff::distributed::Communicator& comm = ff::distributed::world();
+  ff::distributed::Communicator* comm = nullptr;  // world(): throws for a launch this build cannot serve
+  // Outside the try: an error on one rank must reach comm.abort() before the trainer is torn
+  // down, because tearing down its NCCL communicator synchronises with the peers, which may be
+  // blocked in a collective waiting for this rank (and the job would hang instead of ending).
+  std::unique_ptr<ff::apps::Trainer> trainer;
   try {
+    comm = &ff::distributed::world();
     ff::apps::TrainConfig config = ff::apps::load_train_config(args.config, args.overrides);
     ff::apps::TrainerOptions options;
     options.resume_dir = args.resume_dir;
-    ff::apps::Trainer trainer(std::move(config), comm, options);
-    const ff::apps::TrainSummary s = trainer.run();
-    if (comm.rank() == 0) {
+    trainer = std::make_unique<ff::apps::Trainer>(std::move(config), *comm, options);
+    const ff::apps::TrainSummary s = trainer->run();
+    if (comm->rank() == 0) {
       std::printf("train: done at step %lld (%lld steps this run, last loss %.4f, %lld fp16 steps skipped)\n",
                   static_cast<long long>(s.global_step), static_cast<long long>(s.steps), s.last_loss,
                   static_cast<long long>(s.skipped_steps));
@@ -66,7 +72,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     const std::string message = std::string("error: ") + e.what();
-    if (comm.world_size() > 1) comm.abort(message);  // ends every rank
+    if (comm != nullptr && comm->world_size() > 1) comm->abort(message);  // ends every rank
     std::fprintf(stderr, "%s\n", message.c_str());
     return 1;
   }

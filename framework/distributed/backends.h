@@ -10,6 +10,10 @@ namespace ff::distributed::detail {
 
 std::unique_ptr<Communicator> make_single_process_communicator();
 
+// Throws when the launcher started several ranks (launcher_world_size() > 1): what "auto" does in
+// a build without MPI, where every rank would otherwise train alone as rank 0 on the same files.
+void refuse_multi_rank_launch_without_mpi();
+
 #ifdef FF_WITH_MPI
 // True when this process was started by an MPI launcher or MPI is already initialised: then
 // "auto" picks MPI, even for a world of one.

@@ -45,7 +45,29 @@ int local_rank() {
 
 int Communicator::local_rank() const { return distributed::local_rank(); }
 
+int launcher_world_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* v = std::getenv(name)) {
+      char* end = nullptr;
+      const long n = std::strtol(v, &end, 10);
+      FF_CHECK(*v != '\0' && *end == '\0' && n >= 1, "environment variable {}='{}' is not a world size", name, v);
+      return static_cast<int>(n);
+    }
+  }
+  return 1;
+}
+
 namespace detail {
+
+void refuse_multi_rank_launch_without_mpi() {
+  const int ranks = launcher_world_size();
+  FF_CHECK(ranks <= 1,
+           "this process is one of {} ranks started by mpirun (or another MPI launcher), but this FaceFlow build has "
+           "no MPI (configured with -DFF_WITH_MPI=OFF): each rank would run alone as rank 0 of 1, on the same files. "
+           "Rebuild with -DFF_WITH_MPI=ON, or start a single process",
+           ranks);
+}
+
 namespace {
 std::atomic<int> g_fatal_rank{0};
 std::atomic<int> g_fatal_world{1};
@@ -77,6 +99,8 @@ std::unique_ptr<Communicator> create_communicator(const std::string& backend, in
   if (backend == "auto") {
 #ifdef FF_WITH_MPI
     if (detail::mpi_launched_or_initialised()) return detail::make_mpi_communicator();
+#else
+    detail::refuse_multi_rank_launch_without_mpi();
 #endif
     return detail::make_single_process_communicator();
   }

@@ -80,6 +80,7 @@ Communicator& world();
 
 // A new communicator of the given backend:
 //   "auto"   MPI when running under mpirun or when MPI is initialised, else single-process
+//            (a build without MPI started by mpirun with several ranks throws instead)
 //   "mpi"    MPI over a duplicate of MPI_COMM_WORLD (initialises MPI if needed)
 //   "single" one process, world size 1
 //   "nccl"   NCCL on CUDA device `device` (default: local_rank() modulo the device count),
@@ -91,6 +92,10 @@ std::unique_ptr<Communicator> create_communicator(const std::string& backend, in
 // (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID, LOCAL_RANK); 0 when not launched.
 // `mpirun -np 8` on one node with 8 GPUs: rank r uses cuda:local_rank().
 int local_rank();
+
+// Ranks in the job according to the launcher's environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE); 1
+// when not launched. "auto" in a build without MPI refuses to start when this is above 1.
+int launcher_world_size();
 
 // Prints "[rank r/w] FaceFlow fatal error: message" to stderr and ends the job: MPI_Abort when
 // MPI is running, otherwise the process exits with status 1. Used by the backends' check macros.

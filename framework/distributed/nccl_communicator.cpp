@@ -4,6 +4,7 @@
 #include "framework/distributed/nccl_communicator.h"
 
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <numeric>
 
@@ -153,6 +154,16 @@ NcclCommunicator::NcclCommunicator(Communicator& bootstrap, int device)
 }
 
 NcclCommunicator::~NcclCommunicator() {
+  if (std::uncaught_exceptions() > 0) {
+    // Unwinding from an error that may be this rank's alone (e.g. a constructor failing after
+    // the communicator was made): the peers can be blocked in a collective waiting for us, and
+    // ncclCommDestroy (in recent NCCL even ncclCommAbort) synchronises with them, so this rank
+    // would hang here before its error is printed and the job aborted (apps/train calls
+    // Communicator::abort). The communicator, its stream and event are left to the end of the
+    // process; only the watchdog thread is stopped.
+    watchdog_.reset();
+    return;
+  }
   // Best effort at shutdown (not checked): pending work finishes before the comm is destroyed,
   // and the watchdog (which queries the comm) stops before that.
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -206,6 +208,30 @@ TEST_F(TwoRankTraining, NonFiniteLossEndsEveryRankWithTheMessageAndACheckpoint) 
   const int64_t bad_step = std::stoll(log.substr(at + 26));
   EXPECT_EQ(latest_checkpoint(out), out + "/checkpoint_step" + std::to_string(bad_step - 1)) << log;
   EXPECT_TRUE(testing::fs::exists(out + "/checkpoint_step" + std::to_string(bad_step - 1) + "/fc_rows_10_20.safetensors"));
+}
+
+// An error on rank 0 alone (only rank 0 loads the validation sets, after the communicators and
+// the model are set up): the job must end at once with rank 0's message, not leave rank 1
+// waiting in its first collective. (On the CPU nothing in the teardown can block; on CUDA the
+// NCCL communicator's could, which is why apps/train aborts before destroying the trainer.)
+TEST(TwoRankSetupError, OnRankZeroAloneEndsTheJobWithItsMessage) {
+  if (!testing::kCanLaunchMpi) GTEST_SKIP() << "built without MPI (no mpirun): multi-rank runs not possible";
+  const std::string root = temp_dir("two_ranks_setup_error");
+  TrainConfig c = testing::tiny_config(root + "/out");
+  c.val_targets = {"no_such_target"};
+  const std::string config_path = root + "/missing_val.prototxt";
+  std::ofstream(config_path) << train_config_to_text(c);
+  // A regression would hang in a collective: let the watchdog end it after a minute, not 30.
+  setenv("FF_COLLECTIVE_TIMEOUT_S", "60", 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = launch_train(2, config_path, "", root + "/run.log");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  unsetenv("FF_COLLECTIVE_TIMEOUT_S");
+  const std::string log = testing::read_text(root + "/run.log");
+  EXPECT_NE(rc, 0) << log;
+  EXPECT_NE(log.find("no_such_target"), std::string::npos) << log;
+  EXPECT_EQ(log.find("did not complete"), std::string::npos) << "ended by the collective watchdog:\n" << log;
+  EXPECT_LT(seconds, 50.0) << log;
 }
 
 // skip_bad_records on 2 ranks: the damaged records fall to whichever rank the sampler gives

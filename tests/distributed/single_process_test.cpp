@@ -6,12 +6,14 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/distributed/boxing/boxing.h"
+#include "framework/distributed/backends.h"
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/data_parallel.h"
 #include "framework/nn/nn.h"
 #include "ops/elementwise/binary.h"
 #include "ops/reduce/reduce.h"
 #include "ops/shape/shape.h"
+#include "tests/common/test_assertions.h"
 #include "tests/mpi_distributed/dist_test_util.h"
 
 namespace ff {
@@ -143,6 +145,22 @@ TEST(SingleProcess, LocalRankComesFromTheLauncher) {
   }
   ScopedEnv g("OMPI_COMM_WORLD_LOCAL_RANK", "x");
   EXPECT_THROW(distributed::local_rank(), Error);
+}
+
+TEST(SingleProcess, ABuildWithoutMpiRefusesToBeOneOfSeveralRanks) {
+  ScopedEnv a("OMPI_COMM_WORLD_SIZE", nullptr), b("PMI_SIZE", nullptr);
+  EXPECT_EQ(distributed::launcher_world_size(), 1);
+  EXPECT_NO_THROW(distributed::detail::refuse_multi_rank_launch_without_mpi());
+  {
+    ScopedEnv c("PMI_SIZE", "1");  // mpirun -np 1: fine
+    EXPECT_NO_THROW(distributed::detail::refuse_multi_rank_launch_without_mpi());
+  }
+  ScopedEnv d("OMPI_COMM_WORLD_SIZE", "8");
+  EXPECT_EQ(distributed::launcher_world_size(), 8);
+  EXPECT_FF_ERROR(distributed::detail::refuse_multi_rank_launch_without_mpi(), "one of 8 ranks",
+                  "-DFF_WITH_MPI=ON");
+  ScopedEnv e("OMPI_COMM_WORLD_SIZE", "eight");
+  EXPECT_FF_ERROR(distributed::launcher_world_size(), "OMPI_COMM_WORLD_SIZE='eight'");
 }
 
 TEST(SingleProcessDeathTest, FatalErrorAndAbortEndTheProcessWithTheMessage) {
