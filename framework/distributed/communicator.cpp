@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <numeric>
 
 #ifdef FF_WITH_MPI
@@ -31,31 +32,32 @@ const char* reduce_op_name(ReduceOp op) {
 
 // ---- process-wide helpers ---------------------------------------------------------------------
 
-int local_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"}) {
+namespace {
+
+// The first of `names` set in the environment, as an integer >= `minimum` (described as `what` in
+// the error for anything else); `fallback` when none is set.
+int launcher_env_int(std::initializer_list<const char*> names, long minimum, const char* what, int fallback) {
+  for (const char* name : names) {
     if (const char* v = std::getenv(name)) {
       char* end = nullptr;
-      const long r = std::strtol(v, &end, 10);
-      FF_CHECK(*v != '\0' && *end == '\0' && r >= 0, "environment variable {}='{}' is not a local rank", name, v);
-      return static_cast<int>(r);
+      const long n = std::strtol(v, &end, 10);
+      FF_CHECK(*v != '\0' && *end == '\0' && n >= minimum, "environment variable {}='{}' is not {}", name, v, what);
+      return static_cast<int>(n);
     }
   }
-  return 0;
+  return fallback;
+}
+
+}  // namespace
+
+int local_rank() {
+  return launcher_env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"}, 0,
+                          "a local rank", 0);
 }
 
 int Communicator::local_rank() const { return distributed::local_rank(); }
 
-int launcher_world_size() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
-    if (const char* v = std::getenv(name)) {
-      char* end = nullptr;
-      const long n = std::strtol(v, &end, 10);
-      FF_CHECK(*v != '\0' && *end == '\0' && n >= 1, "environment variable {}='{}' is not a world size", name, v);
-      return static_cast<int>(n);
-    }
-  }
-  return 1;
-}
+int launcher_world_size() { return launcher_env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}, 1, "a world size", 1); }
 
 namespace detail {
 
