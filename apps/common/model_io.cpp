@@ -32,13 +32,25 @@ std::shared_ptr<models::Backbone> load_backbone(const std::string& path, const s
   return backbone;
 }
 
-void save_backbone(const std::string& path, const models::Backbone& backbone) {
+void save_backbone(const std::string& path, const models::Backbone& backbone, const StateDict& float32_values) {
   StateDict state;
+  size_t replaced = 0;
   for (const auto& [key, tensor] : backbone.state_dict()) {
-    // Backbone files are float32 whatever the training precision (arcface_torch saves the fp32
-    // master weights too); integral buffers (BN's num_batches_tracked) keep their dtype.
+    const auto value = float32_values.find(key);
+    if (value != float32_values.end()) {
+      FF_CHECK(value->second.sizes() == tensor.sizes(),
+               "save_backbone '{}': the value given for '{}' is {}, the model's {}", path, key,
+               value->second.describe(), tensor.describe());
+      state[key] = value->second.to(Device()).to(DType::Float32);
+      ++replaced;
+      continue;
+    }
+    // Backbone files are float32 whatever the training precision; integral buffers (BN's
+    // num_batches_tracked) keep their dtype.
     state[key] = is_floating(tensor.dtype()) ? tensor.to(Device()).to(DType::Float32) : tensor.to(Device());
   }
+  FF_CHECK(replaced == float32_values.size(), "save_backbone '{}': {} of the {} values given name no state_dict key",
+           path, float32_values.size() - replaced, float32_values.size());
   SafetensorsMetadata metadata{{"network", backbone.network()},
                                {"embedding_size", std::to_string(backbone.embedding_size())},
                                {"format", "faceflow.backbone"}};

@@ -19,6 +19,9 @@ std::shared_ptr<models::Backbone> load_backbone(const std::string& path, const s
                                                 const models::BackboneOptions& options = {});
 
 // Atomic write of the backbone's state_dict (cast to float32) with metadata network/embedding_size.
-void save_backbone(const std::string& path, const models::Backbone& backbone);
+// `float32_values` (by state_dict key) replace the module's tensors where given: the trainer passes
+// its float32 master weights, so that a model trained in fp16/bf16 is saved unrounded, as
+// arcface_torch (whose autocast keeps float32 parameters) saves it. Each must match the shape.
+void save_backbone(const std::string& path, const models::Backbone& backbone, const StateDict& float32_values = {});
 
 }  // namespace ff::apps

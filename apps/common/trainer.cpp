@@ -21,21 +21,37 @@
 #include "ops/tensor_ops/fill.h"
 
 namespace ff::apps {
+
+int cuda_device_for_local_rank(int local_rank, int device_count) {
+  FF_CHECK(device_count >= 1, "no CUDA device to place local rank {} on", local_rank);
+  if (local_rank < device_count) return local_rank;
+  // One visible device per process: the launcher narrowed CUDA_VISIBLE_DEVICES for each rank
+  // (e.g. srun --gpus-per-task=1), so every rank's only device is its own.
+  if (device_count == 1) return 0;
+  FF_THROW("local rank {} has no GPU of its own: this process sees {} CUDA devices (cuda:0 .. cuda:{}), and two ranks "
+           "on one GPU cannot share an NCCL communicator. Start at most {} ranks per node (mpirun -np / "
+           "--npernode), or give each rank its own CUDA_VISIBLE_DEVICES",
+           local_rank, device_count, device_count - 1, device_count);
+}
+
 namespace {
 
 namespace fs = std::filesystem;
 
-// "auto": cuda:<local rank> when a CUDA backend with a device is present, else the CPU.
+// "auto": cuda:<local rank> when a CUDA backend with a device is present, else the CPU
+// (cuda_device_for_local_rank).
 Device resolve_device(const std::string& name, distributed::Communicator& comm) {
   const bool have_cuda = has_backend(DeviceType::CUDA) && backend_for(DeviceType::CUDA).device_count() > 0;
   if (name == "auto") {
     if (!have_cuda) return Device();
-    return Device(DeviceType::CUDA, comm.local_rank() % backend_for(DeviceType::CUDA).device_count());
+    return Device(DeviceType::CUDA,
+                  cuda_device_for_local_rank(comm.local_rank(), backend_for(DeviceType::CUDA).device_count()));
   }
   if (name == "cpu") return Device();
   if (name == "cuda") {
     FF_CHECK(have_cuda, "train config: device 'cuda' requested but no CUDA device is available in this build/machine");
-    return Device(DeviceType::CUDA, comm.local_rank() % backend_for(DeviceType::CUDA).device_count());
+    return Device(DeviceType::CUDA,
+                  cuda_device_for_local_rank(comm.local_rank(), backend_for(DeviceType::CUDA).device_count()));
   }
   FF_THROW("train config: unknown device '{}' (auto, cpu, cuda)", name);
 }

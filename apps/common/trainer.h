@@ -65,6 +65,12 @@ struct TrainSummary {
   std::string last_checkpoint;        // newest checkpoint directory written by this run
 };
 
+// The GPU of local rank `local_rank` when the process sees `device_count` CUDA devices:
+// cuda:<local rank>, or cuda:0 when each rank sees only its own device (per-rank
+// CUDA_VISIBLE_DEVICES). Throws, naming both numbers, when several devices are visible but fewer
+// than the ranks on the node (two ranks would land on one GPU).
+int cuda_device_for_local_rank(int local_rank, int device_count);
+
 struct TrainerOptions {
   // Resume from this checkpoint directory (overrides config.resume, which uses <output>/latest).
   std::string resume_dir;

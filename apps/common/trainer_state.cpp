@@ -196,7 +196,8 @@ void Trainer::Impl::resume_from(const std::string& dir) {
 }
 
 void Trainer::Impl::export_model() {
-  if (is_rank0) save_backbone(cfg.output + "/model.safetensors", *backbone);
+  // The float32 masters, not the model's fp16/bf16 copies of them (identical in fp32 training).
+  if (is_rank0) save_backbone(cfg.output + "/model.safetensors", *backbone, master->named_params());
 }
 
 void Trainer::Impl::load_validation_targets() {

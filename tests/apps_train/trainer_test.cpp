@@ -88,6 +88,15 @@ TEST(Trainer, LossDecreasesAndTheRunWritesItsOutputs) {
   EXPECT_TRUE(testing::fs::exists(out + "/config.prototxt"));
 }
 
+TEST(Trainer, EachLocalRankGetsItsOwnGpu) {
+  EXPECT_EQ(cuda_device_for_local_rank(0, 8), 0);
+  EXPECT_EQ(cuda_device_for_local_rank(7, 8), 7);
+  EXPECT_EQ(cuda_device_for_local_rank(5, 1), 0);  // CUDA_VISIBLE_DEVICES narrowed per rank
+  EXPECT_FF_ERROR(cuda_device_for_local_rank(2, 2), "local rank 2 has no GPU of its own", "sees 2 CUDA devices",
+                  "at most 2 ranks per node");
+  EXPECT_FF_ERROR(cuda_device_for_local_rank(0, 0), "no CUDA device");
+}
+
 TEST(Trainer, LossFallsOverSixtySteps) {
   TrainConfig c = tiny_config(temp_dir("sixty"));
   c.num_epoch = 6;  // 10 steps per epoch: the schedule spans the 60 steps
@@ -167,6 +176,24 @@ TEST_P(TrainerResume, ResumedRunReproducesTheUninterruptedLosses) {
   const auto a = load_safetensors(whole_dir + "/checkpoint_step7/fc_rows_0_20.safetensors");
   const auto b = load_safetensors(dir + "/checkpoint_step7/fc_rows_0_20.safetensors");
   EXPECT_TRUE(same_bytes(a.tensors.at("weight"), b.tensors.at("weight")));
+
+  if (rc.precision == "fp16") {
+    // The exported backbone holds the float32 masters (as in the checkpoint), not the model's
+    // fp16 copies: arcface_torch's autocast keeps float32 parameters and saves those.
+    const auto exported = load_safetensors(whole_dir + "/model.safetensors").tensors;
+    const TrainerCheckpointState ckpt = read_trainer_state(whole_dir + "/checkpoint_step7");
+    int64_t compared = 0, not_fp16_representable = 0;
+    for (const auto& [key, value] : exported) {
+      ASSERT_TRUE(ckpt.backbone.count(key)) << key;
+      if (!is_floating(value.dtype())) continue;
+      ASSERT_EQ(value.dtype(), DType::Float32) << key;
+      EXPECT_TRUE(same_bytes(value, ckpt.backbone.at(key))) << key;
+      ++compared;
+      if (!same_bytes(value.to(DType::Float16).to(DType::Float32), value)) ++not_fp16_representable;
+    }
+    EXPECT_GT(compared, 10);
+    EXPECT_GT(not_fp16_representable, 0) << "every exported tensor is exactly fp16: the masters were not exported";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, TrainerResume,
