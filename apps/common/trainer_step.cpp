@@ -88,9 +88,10 @@ Trainer::Impl::StepOutcome Trainer::Impl::train_step() {
       stop_non_finite(out.loss, out.grad_norm, fc_finite);
     }
     // fp16: skip the step and back off. GradScaler backs off by itself when it saw the inf in
-    // the backbone's gradients; a non-finite loss or FC gradient alone needs the same.
+    // the backbone's gradients; a non-finite loss or FC gradient alone is told to it, so that
+    // the growth count restarts too (arcface_torch's single optimizer would see the FC's inf).
     if (backbone_inf) scaler->update();
-    else scaler->update(scaler->get_scale() * scaler->options().backoff_factor());
+    else scaler->update_after_overflow();
     out.skipped = true;
     return out;
   }

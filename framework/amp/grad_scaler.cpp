@@ -128,6 +128,13 @@ void GradScaler::update(double new_scale) {
   per_optimizer_.clear();
 }
 
+void GradScaler::update_after_overflow() {
+  if (!enabled_) return;
+  scale_ *= options_.backoff_factor();
+  growth_tracker_ = 0;
+  per_optimizer_.clear();
+}
+
 bool GradScaler::found_inf(const optim::Optimizer& opt) const {
   auto it = per_optimizer_.find(&opt);
   return it != per_optimizer_.end() && it->second.found_inf;

@@ -80,8 +80,13 @@ class GradScaler {
   // count restarts), otherwise one more clean step, growing the scale after growth_interval of
   // them (only if the grown scale is finite). Clears the per-optimizer state.
   void update();
-  // Sets the scale directly (> 0, finite) and clears the per-optimizer state.
+  // Sets the scale directly (> 0, finite) and clears the per-optimizer state. Like PyTorch's
+  // update(new_scale), the growth count is left as it is.
   void update(double new_scale);
+  // update() for an overflow the optimizers' checks did not see (a non-finite loss, or gradients
+  // this scaler does not unscale, e.g. a sparse classifier's): back off and restart the growth
+  // count, as update() does when an optimizer found inf/NaN. Clears the per-optimizer state.
+  void update_after_overflow();
 
   // Whether the last unscale_() of `opt` since update() found inf/NaN (false if none ran).
   bool found_inf(const optim::Optimizer& opt) const;

@@ -134,6 +134,43 @@ TEST(GradScaler, GrowsAfterGrowthIntervalCleanStepsAndBacksOffRepeatedly) {
   EXPECT_EQ(scaler.get_scale(), 4.0);
 }
 
+// An overflow found outside the optimizers (the trainer's loss or sparse FC gradient) backs off
+// and restarts the growth count like an inf in an optimizer's gradients; update(new_scale), as
+// in PyTorch, keeps the count.
+TEST(GradScaler, OverflowOutsideTheOptimizersRestartsTheGrowthCount) {
+  Tensor w = param({1.0}, DType::Float32);
+  SGD opt({w}, SGDOptions(0.0));
+  GradScaler scaler(GradScalerOptions().init_scale(8.0).growth_interval(3));
+  auto clean_step = [&] {
+    set_grad(w, {1.0});
+    scaler.step(opt);
+    scaler.update();
+  };
+  clean_step();
+  clean_step();
+  EXPECT_EQ(scaler.growth_tracker(), 2);
+  set_grad(w, {1.0});
+  scaler.unscale_(opt);  // finite here: the overflow was elsewhere
+  scaler.update_after_overflow();
+  EXPECT_EQ(scaler.get_scale(), 4.0);
+  EXPECT_EQ(scaler.growth_tracker(), 0);
+  clean_step();
+  clean_step();
+  EXPECT_EQ(scaler.get_scale(), 4.0);  // two clean steps since the overflow: no growth yet
+  clean_step();
+  EXPECT_EQ(scaler.get_scale(), 8.0);
+
+  scaler.update(3.0);
+  EXPECT_EQ(scaler.get_scale(), 3.0);
+  clean_step();
+  scaler.update(5.0);
+  EXPECT_EQ(scaler.growth_tracker(), 1);
+
+  GradScaler disabled(GradScalerOptions().enabled(false));
+  disabled.update_after_overflow();
+  EXPECT_EQ(disabled.get_scale(), 1.0);
+}
+
 TEST(GradScaler, GrowthStopsWhereTheScaleWouldOverflow) {
   Tensor w = param({1.0}, DType::Float32);
   SGD opt({w}, SGDOptions(0.0));
