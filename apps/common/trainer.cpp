@@ -197,7 +197,10 @@ Trainer::Impl::Impl(TrainConfig config, distributed::Communicator& communicator,
     if (resume_dir.empty()) log.note(fmt::format("resume: no checkpoint in {} (no 'latest'): starting fresh", cfg.output));
   }
   if (!resume_dir.empty()) resume_from(resume_dir);
-  if (world > 1) dp = std::make_unique<distributed::DataParallel>(backbone, comm);
+  if (world > 1) {
+    dp = std::make_unique<distributed::DataParallel>(backbone, comm);  // broadcasts rank 0's model
+    if (master->num_low_precision() > 0) master->broadcast(comm, 0);   // and its float32 masters
+  }
 
   if (is_rank0) {
     const std::string text = train_config_to_text(cfg);

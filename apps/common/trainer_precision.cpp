@@ -59,4 +59,11 @@ void MasterWeights::load(const StateDict& values, const std::string& source) {
   master_to_model();
 }
 
+void MasterWeights::broadcast(distributed::Communicator& comm, int root) {
+  if (comm.world_size() == 1) return;
+  autograd::NoGradGuard no_grad;
+  for (const Tensor& m : master_) comm.broadcast(m.detach(), root);
+  master_to_model();
+}
+
 }  // namespace ff::apps

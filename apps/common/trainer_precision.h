@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "framework/core/tensor.h"
+#include "framework/distributed/communicator.h"
 #include "framework/io/state_dict.h"
 
 namespace ff::apps {
@@ -45,6 +46,11 @@ class MasterWeights {
   void zero_grad();
   // Sets the masters from `values` (float32, by name) and updates the model parameters.
   void load(const StateDict& values, const std::string& source);
+  // Every rank's masters become rank `root`'s, and the model parameters their rounding. Data
+  // parallel's start-up broadcast reaches only the model's (16-bit) parameters, not the separate
+  // float32 masters the optimizer updates, so without this the replicas would start apart unless
+  // every rank happened to initialise identically.
+  void broadcast(distributed::Communicator& comm, int root);
 
  private:
   std::vector<std::string> names_;

@@ -187,7 +187,9 @@ Tensor Communicator::all_gather_v(const Tensor& in, const std::vector<int64_t>& 
            counts[static_cast<size_t>(rank())]);
   autograd::NoGradGuard no_grad;
   const int64_t stride = *std::max_element(counts.begin(), counts.end());
-  if (std::all_of(counts.begin(), counts.end(), [&](int64_t c) { return c == stride; })) return all_gather(in);
+  if (std::all_of(counts.begin(), counts.end(), [&](int64_t c) { return c == stride; })) {
+    return all_gather(in.contiguous());
+  }
   return unpad_rows(all_gather(pad_rows(in.contiguous(), stride)), stride, counts);
 }
 
@@ -199,7 +201,7 @@ Tensor Communicator::reduce_scatter_v(const Tensor& in, const std::vector<int64_
   autograd::NoGradGuard no_grad;
   const int64_t stride = *std::max_element(counts.begin(), counts.end());
   if (std::all_of(counts.begin(), counts.end(), [&](int64_t c) { return c == stride; })) {
-    return reduce_scatter(in, op);
+    return reduce_scatter(in.contiguous(), op);
   }
   Tensor mine = reduce_scatter(pad_blocks(in, counts, stride), op);
   return mine.narrow(0, 0, counts[static_cast<size_t>(rank())]).contiguous();

@@ -1,5 +1,8 @@
 #include "framework/distributed/data_parallel.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "framework/autograd/autograd.h"
 #include "framework/common/check.h"
 #include "ops/tensor_ops/fill.h"
@@ -30,23 +33,39 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, Communicator& com
 DataParallel::~DataParallel() = default;
 
 void DataParallel::check_same_structure_on_all_ranks() {
-  // [#params, #param elements, #buffers, #buffer elements, sum of ranks of all tensors]
-  int64_t sig[5] = {0, 0, 0, 0, 0};
-  for (const auto& [name, p] : module_->named_parameters()) sig[0] += 1, sig[1] += p.numel(), sig[4] += p.dim();
-  for (const auto& [name, b] : module_->named_buffers()) sig[2] += 1, sig[3] += b.numel(), sig[4] += b.dim();
+  // [#params, #param elements, #buffers, #buffer elements, sum of ranks of all tensors, layout
+  // hash]. The hash (FNV-1a over every tensor's dtype and shape, in order) catches what the
+  // totals cannot: the same tensors in another order would pair different gradients in a bucket.
+  constexpr int kFields = 6;
+  int64_t sig[kFields] = {0, 0, 0, 0, 0, 0};
+  uint64_t hash = 14695981039346656037ull;
+  const auto mix = [&](int64_t v) {
+    for (int byte = 0; byte < 8; ++byte) {
+      hash = (hash ^ ((static_cast<uint64_t>(v) >> (8 * byte)) & 0xFF)) * 1099511628211ull;
+    }
+  };
+  const auto add = [&](const Tensor& t, int64_t* count, int64_t* elements) {
+    *count += 1;
+    *elements += t.numel();
+    sig[4] += t.dim();
+    mix(static_cast<int64_t>(t.dtype()));
+    mix(t.dim());
+    for (int64_t d : t.sizes()) mix(d);
+  };
+  for (const auto& [name, p] : module_->named_parameters()) add(p, &sig[0], &sig[1]);
+  for (const auto& [name, b] : module_->named_buffers()) add(b, &sig[2], &sig[3]);
+  sig[5] = static_cast<int64_t>(hash);
   // On the module's device: an NCCL communicator only takes CUDA tensors.
   const auto params = module_->parameters();
   const Device device = params.empty() ? Device() : params.front().device();
-  Tensor mine = tensor_from(std::vector<int64_t>(sig, sig + 5), {1, 5}, device);
+  Tensor mine = tensor_from(std::vector<int64_t>(sig, sig + kFields), {1, kFields}, device);
   const std::vector<int64_t> all = to_vector<int64_t>(comm_.all_gather(mine));
   for (int r = 1; r < comm_.world_size(); ++r) {
-    for (int k = 0; k < 5; ++k) {
-      FF_CHECK(all[static_cast<size_t>(5 * r + k)] == all[static_cast<size_t>(k)],
-               "DataParallel: the module differs between ranks 0 and {} (params, param elements, buffers, "
-               "buffer elements, dims: {} vs {})",
-               r, std::vector<int64_t>(all.begin(), all.begin() + 5),
-               std::vector<int64_t>(all.begin() + 5 * r, all.begin() + 5 * r + 5));
-    }
+    const auto rank0 = all.begin(), other = all.begin() + kFields * r;
+    FF_CHECK(std::equal(rank0, rank0 + kFields, other),
+             "DataParallel: the module differs between ranks 0 and {} (params, param elements, buffers, buffer "
+             "elements, dims, layout hash of the dtypes and shapes in order: {} vs {})",
+             r, std::vector<int64_t>(rank0, rank0 + kFields), std::vector<int64_t>(other, other + kFields));
   }
 }
 

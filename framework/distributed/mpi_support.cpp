@@ -3,6 +3,7 @@
 #include "framework/distributed/mpi_support.h"
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
@@ -55,6 +56,14 @@ void ensure_mpi_initialised() {
       int provided = 0;
       FF_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided));
       std::atexit(finalise_at_exit);
+      if (provided < MPI_THREAD_SERIALIZED) {
+        // The collective watchdog ends a stalled job with MPI_Abort from its own thread, which
+        // this MPI library does not promise to allow; say so once rather than fail obscurely.
+        std::fprintf(stderr,
+                     "[faceflow] warning: the MPI library gives thread level %d (asked for MPI_THREAD_MULTIPLE = %d): "
+                     "aborting a stalled job from the watchdog thread may not work\n",
+                     provided, MPI_THREAD_MULTIPLE);
+      }
     }
     std::set_terminate(abort_job_on_terminate);
   });

@@ -10,6 +10,7 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/common/check.h"
+#include "framework/cuda/caching_allocator.h"
 #include "framework/cuda/cuda_runtime.h"
 #include "framework/distributed/backends.h"
 #include "ops/tensor_ops/fill.h"
@@ -105,7 +106,12 @@ class NcclWork final : public Work {
   bool is_completed() override {
     check_async_error();
     const cudaError_t rc = cudaEventQuery(done_.get());
-    if (rc == cudaErrorNotReady) return false;
+    if (rc == cudaErrorNotReady) {
+      // A status, not an error: left as the thread's last error it would fail the next kernel
+      // launch check (GradientReducer polls its buckets from the backward pass).
+      (void)cudaGetLastError();
+      return false;
+    }
     FF_COMM_CUDA_CHECK(rc);
     return true;
   }
@@ -213,6 +219,12 @@ std::shared_ptr<Work> NcclCommunicator::end(const char* what, std::vector<Tensor
       return {false, {}};
     };
     watchdog_->watch(fmt::format("NCCL {} (rank {} of {}, cuda:{})", what, rank_, size_, device_), std::move(poll));
+  }
+  // The buffers may come from another stream's pool than compute_ (a caller that overrides the
+  // compute stream): their blocks must not be reused before the NCCL stream is done with them,
+  // whichever stream frees them.
+  for (const Tensor& t : keep_alive) {
+    if (t.defined() && t.device().is_cuda()) cuda::record_stream(t, stream_);
   }
   return std::make_shared<NcclWork>(comm_, std::move(done), compute_, std::move(keep_alive));
 }

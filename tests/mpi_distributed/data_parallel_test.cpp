@@ -86,6 +86,29 @@ TEST(DataParallel, MatchesOneProcessWithTheGlobalBatchOverThreeSgdSteps) {
   }
 }
 
+// Every rank must hold the same parameters in the same order. The last rank's network has the same
+// tensors in another order (6->8, 8->6 against 8->6, 6->8: equal counts, elements and dims):
+// every rank stops with the same error instead of pairing mismatched gradients.
+TEST(DataParallel, RefusesAModuleWhoseLayoutDiffersBetweenRanks) {
+  const bool odd_one_out = comm().world_size() > 1 && comm().rank() == comm().world_size() - 1;
+  auto layer = [](int64_t in, int64_t out) { return std::make_shared<nn::Linear>(in, out); };
+  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      odd_one_out ? layer(8, 6) : layer(6, 8), odd_one_out ? layer(6, 8) : layer(8, 6)});
+  if (comm().world_size() == 1) {
+    EXPECT_NO_THROW(DataParallel(net, comm()));
+    return;
+  }
+  try {
+    DataParallel dp(net, comm());
+    FAIL() << "rank " << comm().rank() << ": expected ff::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the module differs between ranks 0 and " +
+                                         std::to_string(comm().world_size() - 1)),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(DataParallel, DefaultCapPutsTheSmallModelInOneBucket) {
   DataParallel dp(make_mlp(7), comm());
   EXPECT_EQ(dp.num_buckets(), 1u);

@@ -15,6 +15,7 @@
 #include <cuda_runtime_api.h>
 
 #include "framework/cuda/cuda_runtime.h"
+#include "framework/cuda/debug.h"
 #include "framework/distributed/nccl_communicator.h"
 #endif
 
@@ -148,6 +149,27 @@ TEST(CudaTensors, NcclAsyncAllReduceIsOrderedAgainstTheComputeStream) {
   { auto dropped = nc.all_reduce(z, ReduceOp::Sum, true); }  // waits in its destructor
   side.synchronize();
   nc.set_compute_stream(nullptr);
+#endif
+}
+
+// Polling a collective that has not finished (GradientReducer does it from the backward pass)
+// must not leave cudaErrorNotReady behind as the thread's last error, where the next kernel's
+// launch check would take it for a failure.
+TEST(CudaTensors, PollingAnUnfinishedNcclCollectiveLeavesNoErrorBehind) {
+  FF_REQUIRE_GPUS(comm().world_size());
+#ifdef FF_WITH_CUDA
+  distributed::NcclCommunicator& nc = nccl();
+  const Device gpu = my_gpu();
+  cuda::DeviceGuard guard(gpu.index);
+  Tensor z = det_tensor({1024}, 7, DType::Float32).to(gpu);
+  (void)mul(z, 2.0).to(Device());  // load the kernel now (lazy loading may wait for the device)
+  cuda::busy_wait_on_stream(cuda::current_stream(gpu.index), 800.0);  // the collective queues behind it
+  auto work = nc.all_reduce(z, ReduceOp::Sum, /*async=*/true);
+  EXPECT_FALSE(work->is_completed());
+  EXPECT_NO_THROW((void)mul(z, 2.0)) << "a kernel launch after polling failed on the poll's 'not ready'";
+  work->wait();
+  FF_CUDA_CHECK(cudaStreamSynchronize(cuda::current_stream(gpu.index)));
+  EXPECT_TRUE(work->is_completed());
 #endif
 }
 
