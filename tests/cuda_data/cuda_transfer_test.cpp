@@ -35,12 +35,14 @@ std::shared_ptr<TestSource> source_of(int64_t n) {
   return std::make_shared<TestSource>(std::vector<FaceExample>(records.begin(), records.begin() + n));
 }
 
-LoaderOptions loader_options(DType dtype, bool on_gpu) {
+// `seed` also picks the batches: a test that must copy batches no other test has copied passes
+// its own.
+LoaderOptions loader_options(DType dtype, bool on_gpu, uint64_t seed = 23) {
   LoaderOptions o;
   o.batch_size = 4;
   o.num_workers = 2;
   o.prefetch_batches = 3;
-  o.sampler.seed = 23;
+  o.sampler.seed = seed;
   o.assembler.dtype = dtype;
   if (on_gpu) {
     o.assembler.allocator = make_host_buffer_allocator(kGpu);
@@ -180,10 +182,8 @@ TEST(CudaTransfer, CopiesDoNotBlockAndPinnedSourcesOutliveThem) {
   FF_SKIP_WITHOUT_CUDA();
   ff::cuda::DeviceGuard device_guard(0);
   const auto source = source_of(24);
-  LoaderOptions cpu_options = loader_options(DType::Float32, false);
-  LoaderOptions gpu_options = loader_options(DType::Float32, true);
-  cpu_options.sampler.seed = gpu_options.sampler.seed = 59;  // batches no other test has copied
-  DataLoader cpu_loader(source, cpu_options);
+  const LoaderOptions gpu_options = loader_options(DType::Float32, true, 59);
+  DataLoader cpu_loader(source, loader_options(DType::Float32, false, 59));
   DataLoader gpu_loader(source, gpu_options);
   const cudaStream_t copy_stream = batch_copy_stream(0);
   {
@@ -224,11 +224,8 @@ TEST(CudaTransfer, KernelsStillReadingAReleasedBatchKeepItsMemory) {
   FF_SKIP_WITHOUT_CUDA();
   ff::cuda::DeviceGuard device_guard(0);
   const auto source = source_of(40);
-  LoaderOptions cpu_options = loader_options(DType::Float32, false);
-  LoaderOptions gpu_options = loader_options(DType::Float32, true);
-  cpu_options.sampler.seed = gpu_options.sampler.seed = 71;  // batches no other test has copied
-  DataLoader cpu_loader(source, cpu_options);
-  DataLoader gpu_loader(source, gpu_options);
+  DataLoader cpu_loader(source, loader_options(DType::Float32, false, 71));
+  DataLoader gpu_loader(source, loader_options(DType::Float32, true, 71));
   std::vector<Batch> want(6);
   cpu_loader.start_epoch(0);
   for (Batch& w : want) ASSERT_TRUE(cpu_loader.next(w));
