@@ -205,7 +205,10 @@ std::shared_ptr<Work> NcclCommunicator::end(const char* what, std::vector<Tensor
   if (watchdog_->timeout_s() > 0.0) {
     // The watchdog polls the same event (it keeps it alive until it has seen it complete).
     auto poll = [comm = comm_, done, device = device_]() -> CollectiveWatchdog::AsyncStatus {
-      cudaSetDevice(device);  // the watchdog thread queries this rank's device
+      // The watchdog thread queries this rank's device.
+      if (const cudaError_t set = cudaSetDevice(device); set != cudaSuccess) {
+        return {false, fmt::format("cudaSetDevice({}): {}", device, cudaGetErrorString(set))};
+      }
       const cudaError_t rc = cudaEventQuery(done.get());
       if (rc == cudaSuccess) return {true, {}};
       if (rc != cudaErrorNotReady) return {false, fmt::format("cudaEventQuery: {}", cudaGetErrorString(rc))};

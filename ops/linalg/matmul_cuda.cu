@@ -208,7 +208,7 @@ bool linear_lt(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor
     if (st == CUBLAS_STATUS_SUCCESS) {
       st = cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.w, d.x, d.out, d.out, pref, 1, &result, &returned);
     }
-    cublasLtMatmulPreferenceDestroy(pref);
+    (void)cublasLtMatmulPreferenceDestroy(pref);  // destroying a valid preference cannot fail
     // NOT_SUPPORTED (or no result) just means "use the fallback"; anything else is a real error.
     if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) FF_CUBLAS_CHECK(st);
     choice.usable = st == CUBLAS_STATUS_SUCCESS && returned > 0 && result.state == CUBLAS_STATUS_SUCCESS;
