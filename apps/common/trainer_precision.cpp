@@ -2,6 +2,9 @@
 
 #include "framework/autograd/autograd.h"
 #include "framework/common/check.h"
+#include "ops/elementwise/binary.h"
+#include "ops/shape/shape.h"
+#include "ops/tensor_ops/fill.h"
 
 namespace ff::apps {
 
@@ -30,6 +33,36 @@ void MasterWeights::grads_to_master() {
     const Tensor g = model_[i].grad();
     if (g.defined()) master_[i].set_grad(g.to(DType::Float32));
     else master_[i].zero_grad();
+  }
+}
+
+void MasterWeights::accumulate_grads() {
+  autograd::NoGradGuard no_grad;
+  for (size_t i = 0; i < model_.size(); ++i) {
+    if (master_[i].is_same(model_[i])) continue;
+    const Tensor g = model_[i].grad();
+    if (!g.defined()) continue;
+    const Tensor g32 = g.to(DType::Float32);
+    const Tensor sum = master_[i].grad();
+    master_[i].set_grad(sum.defined() ? add(sum, g32) : g32);
+    model_[i].zero_grad();
+  }
+}
+
+void MasterWeights::average_grads(distributed::Communicator& comm) {
+  if (comm.world_size() == 1) return;
+  autograd::NoGradGuard no_grad;
+  std::vector<Tensor> flat;
+  for (const Tensor& m : master_) {
+    const Tensor g = m.grad().defined() ? m.grad() : zeros_like(m);
+    flat.push_back(g.contiguous().view({-1}));
+  }
+  Tensor all = concat(flat, 0);
+  comm.all_reduce(all, distributed::ReduceOp::Avg);
+  int64_t offset = 0;
+  for (Tensor& m : master_) {
+    m.set_grad(all.narrow(0, offset, m.numel()).view(m.sizes()));
+    offset += m.numel();
   }
 }
 

@@ -40,6 +40,16 @@ class MasterWeights {
 
   // Each master's .grad = its model parameter's .grad in float32 (undefined stays undefined).
   void grads_to_master();
+  // Gradient accumulation over micro-batches: after each backward, adds every 16-bit model
+  // gradient into its master's .grad in float32 and drops the model's, so the sum is formed in
+  // float32 (arcface_torch's autocast keeps float32 parameters, whose .grad accumulates in
+  // float32) instead of rounding every partial sum to 16 bits. Float32 parameters accumulate in
+  // their own .grad as usual.
+  void accumulate_grads();
+  // Averages every master's .grad over the ranks (an undefined one counts as zeros), in one
+  // float32 all-reduce: data parallel's job when the gradients were accumulated by
+  // accumulate_grads() under DataParallel::no_sync(). Collective.
+  void average_grads(distributed::Communicator& comm);
   // Copies the masters into the low-precision model parameters (rounding).
   void master_to_model();
   // Drops the gradients of the masters and of the model parameters.

@@ -1,5 +1,7 @@
 // One optimizer step of the trainer (arcface_torch train_v2.py order): for each of gradient_acc
-// micro-batches scale(loss).backward() (no gradient sync but on the last); then unscale,
+// micro-batches scale(loss).backward() (no gradient sync but on the last; a 16-bit body sums its
+// micro-batch gradients in the float32 masters and averages them over the ranks after the last
+// one); then unscale,
 // clip_grad_norm_(backbone, clip), step both optimizers, update the scale, zero the gradients.
 #include <fmt/format.h>
 
@@ -36,6 +38,10 @@ Trainer::Impl::StepOutcome Trainer::Impl::train_step() {
   for (const auto& [name, b] : backbone->named_buffers()) buffer_snapshot.emplace_back(b, b.clone());
   const int64_t pfc_step_before = pfc->step();
 
+  // A 16-bit body accumulating over micro-batches sums its gradients in the float32 masters
+  // (MasterWeights::accumulate_grads); data parallel then averages those once after the last
+  // micro-batch instead of overlapping with its backward.
+  const bool accumulate_in_masters = master->num_low_precision() > 0 && cfg.gradient_acc > 1;
   double loss_sum = 0;
   for (int64_t micro = 0; micro < cfg.gradient_acc; ++micro) {
     data::Batch batch;
@@ -43,17 +49,22 @@ Trainer::Impl::StepOutcome Trainer::Impl::train_step() {
     FF_ASSERT(got, "epoch {} ran out of batches at batch {} (steps_per_epoch {}, gradient_acc {})", epoch,
               batch_in_epoch + micro, steps_per_epoch, cfg.gradient_acc);
     std::optional<distributed::DataParallel::NoSyncGuard> no_sync;
-    if (dp && micro + 1 < cfg.gradient_acc) no_sync.emplace(dp->no_sync());
+    if (dp && (accumulate_in_masters || micro + 1 < cfg.gradient_acc)) no_sync.emplace(dp->no_sync());
     const Tensor embeddings = backbone->forward(batch.images);
     const Tensor loss = pfc->forward(embeddings, batch.labels);
     scaler->scale(loss).backward();
+    if (accumulate_in_masters) master->accumulate_grads();
     loss_sum += loss.item<double>();
   }
-  if (dp) dp->finish_gradient_sync();
+  if (accumulate_in_masters) {
+    if (dp) master->average_grads(comm);
+  } else {
+    if (dp) dp->finish_gradient_sync();
+    master->grads_to_master();
+  }
   StepOutcome out;
   out.loss = loss_sum / static_cast<double>(cfg.gradient_acc);
 
-  master->grads_to_master();
   heads::SparseRows fc_grad = pfc->sparse_grad();
   bool backbone_inf = false;
   if (scaler->enabled()) {

@@ -210,6 +210,29 @@ TEST_F(TwoRankTraining, NonFiniteLossEndsEveryRankWithTheMessageAndACheckpoint) 
   EXPECT_TRUE(testing::fs::exists(out + "/checkpoint_step" + std::to_string(bad_step - 1) + "/fc_rows_10_20.safetensors"));
 }
 
+// A 16-bit body with gradient accumulation on 2 ranks: the micro-batch gradients are summed in
+// the float32 masters and averaged over the ranks after the last micro-batch (one all-reduce
+// outside DataParallel's hooks); the run must complete with finite, applied steps.
+TEST_F(TwoRankTraining, Fp16WithGradientAccumulationAveragesTheMasterGradients) {
+  const std::string out = root_ + "/fp16_acc";
+  const int rc = launch_train(2, config_path_,
+                              "--set logging.output=" + out +
+                                  " --set precision=fp16 --set optimizer.gradient_acc=2 --set optimizer.batch_size=4"
+                                  " --set optimizer.max_steps=8",
+                              root_ + "/fp16_acc.log");
+  const std::string log = testing::read_text(root_ + "/fp16_acc.log");
+  ASSERT_EQ(rc, 0) << log;
+  EXPECT_NE(log.find("train: done at step 8"), std::string::npos) << log;
+  const auto losses = step_losses(out);
+  ASSERT_EQ(losses.size(), 8u) << log;
+  for (const auto& [step, loss] : losses) EXPECT_TRUE(std::isfinite(loss)) << "step " << step;
+  // The loss scale starts at 2^16 and backs off: some steps may be skipped, not all of them.
+  const size_t at = log.find("fp16 steps skipped)");
+  ASSERT_NE(at, std::string::npos) << log;
+  const size_t open = log.rfind(", ", at);
+  EXPECT_LT(std::stoll(log.substr(open + 2)), 8) << log;
+}
+
 // An error on rank 0 alone (only rank 0 loads the validation sets, after the communicators and
 // the model are set up): the job must end at once with rank 0's message, not leave rank 1
 // waiting in its first collective. (On the CPU nothing in the teardown can block; on CUDA the

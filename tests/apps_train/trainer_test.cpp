@@ -199,7 +199,8 @@ TEST_P(TrainerResume, ResumedRunReproducesTheUninterruptedLosses) {
 INSTANTIATE_TEST_SUITE_P(Optimizers, TrainerResume,
                          ::testing::Values(ResumeCase{"sgd_sampled", "sgd", 1, 0.9},
                                            ResumeCase{"adamw_accumulated", "adamw", 2, 1.0},
-                                           ResumeCase{"sgd_fp16", "sgd", 1, 1.0, "fp16"}),
+                                           ResumeCase{"sgd_fp16", "sgd", 1, 1.0, "fp16"},
+                                           ResumeCase{"sgd_fp16_accumulated", "sgd", 2, 1.0, "fp16"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Trainer, NonFiniteLossStopsWithTheLastGoodStateSaved) {

@@ -1,6 +1,6 @@
-// MasterWeights::broadcast on 1, 2 and 3 ranks: with a 16-bit model whose ranks start apart,
-// every rank ends with rank 0's float32 masters (exactly, including values a 16-bit weight cannot
-// hold) and the model parameters their rounding.
+// MasterWeights on 1, 2 and 3 ranks: broadcast (a 16-bit model whose ranks start apart ends with
+// rank 0's float32 masters, exactly, and the model parameters their rounding), gradient
+// accumulation in float32 over micro-batches, and averaging the accumulated gradients.
 #include "apps/common/trainer_precision.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,9 @@
 #include <cstring>
 
 #include "framework/distributed/communicator.h"
+#include "framework/autograd/autograd.h"
+#include "ops/elementwise/binary.h"
+#include "ops/reduce/reduce.h"
 #include "ops/tensor_ops/fill.h"
 
 namespace ff::apps {
@@ -46,6 +49,39 @@ TEST(MasterWeights, BroadcastGivesEveryRankTheRootsMastersAndModel) {
   EXPECT_TRUE(same_bytes(full32.detach(), want_b)) << "rank " << rank;
   // The float16 model cannot hold the masters: the broadcast must not have gone through it.
   EXPECT_FALSE(same_bytes(want_a.to(DType::Float16).to(DType::Float32), want_a));
+}
+
+// Two micro-batches whose float16 gradients, added in float16, lose the second one's small part:
+// accumulate_grads sums them in float32. Then average_grads gives every rank the mean over ranks.
+TEST(MasterWeights, AccumulatesMicroBatchGradientsInFloat32AndAveragesThem) {
+  distributed::Communicator& comm = distributed::world();
+  const int rank = comm.rank(), world = comm.world_size();
+  Tensor half = tensor_from(std::vector<float>{1.0f, 1.0f}, {2}).to(DType::Float16).set_requires_grad(true);
+  Tensor full32 = tensor_from(std::vector<float>{1.0f}, {1}).set_requires_grad(true);
+  MasterWeights master({{"w", half}, {"b", full32}});
+  // d/dw sum(w * c) = c: micro-batch gradients c1 = [1 + rank, 1], c2 = [2^-12, 3] (exact in fp16).
+  const std::vector<std::vector<float>> grads = {{1.0f + static_cast<float>(rank), 1.0f}, {1.0f / 4096.0f, 3.0f}};
+  for (const auto& c : grads) {
+    const Tensor coeff = tensor_from(c, {2}).to(DType::Float16);
+    add(sum(mul(half, coeff)).to(DType::Float32), sum(mul(full32, 2.0))).backward();
+    master.accumulate_grads();
+    EXPECT_FALSE(half.grad().defined()) << "the 16-bit gradient is moved into the master";
+  }
+  Tensor w_grad = master.params()[0].grad();
+  ASSERT_TRUE(w_grad.defined());
+  const std::vector<float> local = to_vector<float>(w_grad);
+  EXPECT_EQ(local[0], 1.0f + rank + 1.0f / 4096.0f);  // a float16 sum would round it to 1 + rank
+  EXPECT_EQ(local[1], 4.0f);
+  EXPECT_EQ(to_vector<float>(full32.grad())[0], 4.0f);  // float32 parameter: its own .grad
+
+  master.average_grads(comm);
+  const std::vector<float> averaged = to_vector<float>(master.params()[0].grad());
+  double mean_first = 0;
+  for (int r = 0; r < world; ++r) mean_first += 1.0 + r + 1.0 / 4096.0;
+  mean_first /= world;
+  EXPECT_FLOAT_EQ(averaged[0], static_cast<float>(mean_first));
+  EXPECT_EQ(averaged[1], 4.0f);
+  EXPECT_EQ(to_vector<float>(full32.grad())[0], 4.0f);
 }
 
 }  // namespace
