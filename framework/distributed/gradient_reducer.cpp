@@ -22,7 +22,12 @@ GradientReducer::GradientReducer(std::vector<std::pair<std::string, Tensor>> par
 void GradientReducer::build_buckets(size_t cap_bytes) {
   bucket_of_.assign(params_.size(), 0);
   slot_of_.assign(params_.size(), 0);
-  // One open bucket per (dtype, device); a bucket closes when the next gradient would overflow it.
+  // One open bucket per (dtype, device); a bucket closes when the next gradient would overflow it,
+  // and then the open buckets of the other dtypes close with it. That keeps every bucket a run of
+  // neighbouring layers in backward order, so it completes soon after its last gradient: with a
+  // 16-bit body, a float32 bucket left open would collect the BatchNorm parameters of every layer,
+  // complete only at the end of backward, and (buckets launch in order) hold back the 16-bit
+  // buckets created after it.
   std::map<std::tuple<int, int, int>, size_t> open;
   std::vector<size_t> bytes;
   for (size_t k = params_.size(); k-- > 0;) {
@@ -31,6 +36,7 @@ void GradientReducer::build_buckets(size_t cap_bytes) {
     const size_t size = static_cast<size_t>(p.numel()) * p.element_size();
     auto it = open.find(key);
     if (it == open.end() || (bytes[it->second] > 0 && bytes[it->second] + size > cap_bytes)) {
+      if (it != open.end()) open.clear();
       buckets_.emplace_back();
       bytes.push_back(0);
       it = open.insert_or_assign(key, buckets_.size() - 1).first;
@@ -82,6 +88,8 @@ void GradientReducer::on_grad_ready(size_t i) {
   --buckets_[bucket_of_[i]].pending;
   launch_ready();
 }
+
+size_t GradientReducer::num_launched() const { return next_launch_; }
 
 void GradientReducer::launch_ready() {
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {

@@ -1,7 +1,9 @@
 // Bucketed, overlapped gradient averaging for data parallel training (used by DataParallel).
 //
 // Parameters are packed, in reverse registration order (roughly the order backward produces
-// their gradients), into buckets of at most `bucket_cap_bytes` with one dtype and device each.
+// their gradients), into buckets of at most `bucket_cap_bytes` with one dtype and device each;
+// when one bucket fills, the open buckets of the other dtypes close too, so that each bucket is
+// a run of neighbouring layers (see build_buckets).
 // Each parameter's grad-ready hook copies its gradient into its bucket; when a bucket is full its
 // asynchronous all_reduce(avg) starts, while backward goes on with the earlier layers. Buckets
 // start strictly in bucket order, on every rank, so the collectives always match across ranks
@@ -36,6 +38,8 @@ class GradientReducer {
   bool enabled() const { return enabled_; }
 
   size_t num_buckets() const { return buckets_.size(); }
+  // Buckets whose all-reduce has started in this backward.
+  size_t num_launched() const;
   // Names of the parameters in each bucket, in bucket (= launch) order.
   std::vector<std::vector<std::string>> bucket_parameter_names() const;
 
