@@ -130,7 +130,9 @@ StepResult bench_one(const std::string& network, const std::string& precision, c
   const Tensor images = randn({o.batch, 3, 112, 112}, DType::Float32, o.device, &gen);
   std::vector<int64_t> label_values(static_cast<size_t>(o.batch));
   for (int64_t i = 0; i < o.batch; ++i) label_values[static_cast<size_t>(i)] = (i * 7919 + 13) % o.classes;
-  const Tensor labels = tensor_from(label_values, {o.batch}).to(o.device);
+  // On the host, as apps/train hands them to Partial FC (the loader's Batch::host_labels): its
+  // class sampling runs on the host.
+  const Tensor labels = tensor_from(label_values, {o.batch});
 
   Tensor loss;
   auto step = [&] {  // returns whether the parameters were updated

@@ -51,7 +51,9 @@ Trainer::Impl::StepOutcome Trainer::Impl::train_step() {
     std::optional<distributed::DataParallel::NoSyncGuard> no_sync;
     if (dp && (accumulate_in_masters || micro + 1 < cfg.gradient_acc)) no_sync.emplace(dp->no_sync());
     const Tensor embeddings = backbone->forward(batch.images);
-    const Tensor loss = pfc->forward(embeddings, batch.labels);
+    // Host labels when the loader kept them: Partial FC samples on the host, and copying the
+    // device labels back would make the host wait for the backbone's forward first.
+    const Tensor loss = pfc->forward(embeddings, batch.host_labels.defined() ? batch.host_labels : batch.labels);
     scaler->scale(loss).backward();
     if (accumulate_in_masters) master->accumulate_grads();
     loss_sum += loss.item<double>();

@@ -19,6 +19,7 @@ std::shared_ptr<HostBufferAllocator> default_host_buffer_allocator() {
 void SynchronousTransfer::start(Batch& batch) {
   if (device_.is_cpu()) return;
   batch.images = batch.images.to(device_);
+  batch.host_labels = batch.labels;
   batch.labels = batch.labels.to(device_);
 }
 

@@ -30,6 +30,10 @@ namespace ff::data {
 struct Batch {
   Tensor images;  // [B, 3, H, W] float32 or float16, contiguous, RGB, (x - 127.5) / 127.5
   Tensor labels;  // [B] int64 identity labels
+  // The same labels on the host when a BatchTransfer moved `labels` to a device (undefined
+  // otherwise): consumers that need them on the host (Partial FC's class sampling) read these
+  // instead of copying them back, which would wait for every kernel queued before.
+  Tensor host_labels;
   std::vector<int64_t> record_indices;  // the record behind each row (a substitute's, see DataLoader)
   int64_t epoch = 0;
   int64_t index = 0;        // batch number within the epoch, from 0

@@ -92,6 +92,7 @@ void CudaAsyncTransfer::start(Batch& batch) {
   state->pageable_labels = enqueue_copy(labels, host_labels, stream);
   state->copied.record(stream);
 
+  batch.host_labels = batch.labels;
   batch.images = std::move(images);
   batch.labels = std::move(labels);
   batch.transfer_state = std::move(state);

@@ -127,6 +127,8 @@ TEST(CudaTransfer, BatchesArriveOnTheDeviceBitIdenticalToTheCpuLoaders) {
         // to(cpu) runs on the compute stream: correct only if finish() made it wait for the copy.
         EXPECT_TRUE(same_bytes(got.images.to(Device()), want.images)) << "epoch " << epoch << " batch " << n;
         EXPECT_TRUE(same_bytes(got.labels.to(Device()), want.labels)) << "epoch " << epoch << " batch " << n;
+        ASSERT_TRUE(got.host_labels.defined() && got.host_labels.device().is_cpu());
+        EXPECT_TRUE(same_bytes(got.host_labels, want.labels)) << "epoch " << epoch << " batch " << n;
         ++n;
       }
       EXPECT_FALSE(gpu_loader.next(got));

@@ -31,6 +31,7 @@ TEST(TransferFactory, CpuIsTheDefaultAllocatorAndASynchronousNoOp) {
   // Nothing moved, nothing copied: the very same tensors.
   EXPECT_TRUE(batch.images.is_same(images));
   EXPECT_TRUE(batch.labels.is_same(labels));
+  EXPECT_FALSE(batch.host_labels.defined()) << "the labels never left the host";
   EXPECT_EQ(batch.transfer_state, nullptr);
 }
 
