@@ -16,6 +16,8 @@ void check_device_usable(const Device& device) {
 #ifdef FF_WITH_CUDA
   FF_CHECK(cuda::is_available(), "no CUDA device: {}", cuda::unavailable_reason());
   cuda::check_device(device.index, "the benchmark");
+  // cuDNN, cuBLAS and the compute stream follow the current device, not the tensors' device.
+  backend_for(device.type).set_current_device(device.index);
 #else
   FF_THROW("{} was asked for, but this build has no CUDA backend (configure with -DFF_WITH_CUDA=ON)", device.str());
 #endif

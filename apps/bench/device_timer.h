@@ -11,7 +11,8 @@
 namespace ff::bench {
 
 // Throws ff::Error saying why `device` cannot run a benchmark: "no CUDA device: <the driver's
-// reason>", a device index that does not exist, or a CPU-only build.
+// reason>", a device index that does not exist, or a CPU-only build. A usable CUDA device becomes
+// the calling thread's current device.
 void check_device_usable(const Device& device);
 
 void synchronize(const Device& device);

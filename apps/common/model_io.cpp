@@ -19,6 +19,18 @@ std::shared_ptr<models::Backbone> load_backbone(const std::string& path, const s
   models::BackboneOptions opts = options;
   auto emb = contents.metadata.find("embedding_size");
   if (emb != contents.metadata.end()) opts.embedding_size = std::stoll(emb->second);
+  // The channel divisor is part of the architecture the file holds; the input size is also the
+  // size of the images the caller will feed, so a different one is the caller's to fix.
+  auto divisor = contents.metadata.find("width_divisor");
+  if (divisor != contents.metadata.end()) opts.width_divisor = std::stoll(divisor->second);
+  auto input = contents.metadata.find("input_size");
+  if (opts.input_size <= 0) {
+    opts.input_size = input != contents.metadata.end() ? std::stoll(input->second) : 112;
+  } else {
+    FF_CHECK(input == contents.metadata.end() || std::stoll(input->second) == opts.input_size,
+             "{}: this backbone was trained on {}x{} images, but {}x{} were requested (val: --image-size {})", path,
+             input->second, input->second, opts.input_size, opts.input_size, input->second);
+  }
 
   auto module = models::create_backbone(network, opts);
   auto backbone = std::dynamic_pointer_cast<models::Backbone>(module);
@@ -53,6 +65,8 @@ void save_backbone(const std::string& path, const models::Backbone& backbone, co
            path, float32_values.size() - replaced, float32_values.size());
   SafetensorsMetadata metadata{{"network", backbone.network()},
                                {"embedding_size", std::to_string(backbone.embedding_size())},
+                               {"width_divisor", std::to_string(backbone.options().width_divisor)},
+                               {"input_size", std::to_string(backbone.input_size())},
                                {"format", "faceflow.backbone"}};
   save_safetensors(path, state, metadata);
 }

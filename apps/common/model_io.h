@@ -4,7 +4,8 @@
 // ("conv1.weight", "layer1.0.bn1.running_mean", ...), float32 (float16/bfloat16 are accepted and
 // cast). train writes <output>/model.safetensors (backbone only); tools/pt_to_safetensors.py turns
 // an arcface_torch model.pt into one. Metadata "network" and "embedding_size" are written by
-// save_backbone and, when present, checked against the requested network on load.
+// save_backbone (with width_divisor and input_size) and, when present, checked against the
+// requested network on load.
 #pragma once
 #include <memory>
 #include <string>
@@ -14,7 +15,9 @@
 namespace ff::apps {
 
 // create_backbone(network, options) then a strict load of `path`; eval mode, CPU, float32.
-// Errors name the file and the first missing / unexpected / mis-shaped key.
+// Errors name the file and the first missing / unexpected / mis-shaped key. The file's metadata
+// (written by save_backbone) decides embedding_size and width_divisor; its input_size must equal
+// options.input_size, or is taken from the file when options.input_size is 0.
 std::shared_ptr<models::Backbone> load_backbone(const std::string& path, const std::string& network,
                                                 const models::BackboneOptions& options = {});
 

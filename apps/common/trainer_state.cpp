@@ -185,9 +185,7 @@ void Trainer::Impl::resume_from(const std::string& dir) {
   StateDict fc_state = shard.optimizer;
   auto numel = fc_state.find("param_groups.0.param_numel");
   if (numel != fc_state.end()) numel->second = tensor_from(std::vector<int64_t>{s.count * cfg.embedding_size}, {1});
-  for (auto& [k, v] : fc_state) {
-    if (v.dim() == 2 && !device.is_cpu()) v = v.to(device);
-  }
+  // load_state_dict makes each state tensor on its parameter's device and copies into it.
   fc_opt->load_state_dict(fc_state);
 
   summary.resumed_from = dir;

@@ -106,7 +106,10 @@ Options parse(int argc, char** argv) {
 
 std::shared_ptr<ff::models::Backbone> make_model(const Options& o) {
   const auto options = ff::models::BackboneOptions().set_embedding_size(o.embedding_size);
-  if (!o.random_init) return ff::apps::load_backbone(o.model, o.network, options);
+  // A trained model is exported at the input size it was trained at (from the file's metadata).
+  if (!o.random_init) {
+    return ff::apps::load_backbone(o.model, o.network, ff::models::BackboneOptions(options).set_input_size(0));
+  }
   ff::manual_seed(o.seed);
   auto model = std::dynamic_pointer_cast<ff::models::Backbone>(ff::models::create_backbone(o.network, options));
   FF_CHECK(model != nullptr, "network '{}' is not a backbone", o.network);

@@ -43,6 +43,14 @@ ff::Device resolve_device(const std::string& name) {
   return device;
 }
 
+// The device to evaluate on, made this thread's current device: cuDNN, cuBLAS and the compute
+// stream follow the current device, not the tensors' (as apps/train does for its rank's GPU).
+ff::Device select_device(const std::string& name) {
+  const ff::Device device = resolve_device(name);
+  if (device.is_cuda()) ff::backend_for(ff::DeviceType::CUDA).set_current_device(device.index);
+  return device;
+}
+
 // 65156160 -> "65,156,160".
 std::string with_thousands(int64_t n) {
   std::string digits = std::to_string(n), out;
@@ -91,7 +99,7 @@ int run(const ValArgs& a) {
     FF_CHECK(std::filesystem::is_regular_file(path), "validation set '{}' not found (target '{}' in --data {})", path,
              name, a.data_dir);
   }
-  const ff::Device device = resolve_device(a.device);
+  const ff::Device device = select_device(a.device);
   std::shared_ptr<ff::nn::Module> backbone = make_backbone(a);
   backbone->to(device);
   const auto* typed = dynamic_cast<const ff::models::Backbone*>(backbone.get());

@@ -72,6 +72,26 @@ TEST(ValErrors, MissingCorruptAndTruncatedBins) {
   EXPECT_EQ(t.images.sizes(), Shape({20, 3, 16, 16}));
 }
 
+// A backbone file says how it was built: its width divisor is taken from it, its input size
+// must match the images the caller feeds (or is taken from it when the caller passes 0).
+TEST(ValErrors, BackboneFilesCarryWidthDivisorAndInputSize) {
+  ValTempDir dir("metadata");
+  auto options = models::BackboneOptions().set_width_divisor(8).set_input_size(32).set_embedding_size(8);
+  auto trained = std::dynamic_pointer_cast<models::Backbone>(models::create_backbone("mbf", options));
+  const std::string model = dir.file("model.safetensors");
+  save_backbone(model, *trained);
+
+  // Default options (divisor 1, 112x112): the size is the caller's to fix, and the message says so.
+  expect_error_naming([&] { load_backbone(model, "mbf"); },
+                      {model, "trained on 32x32 images", "112x112", "--image-size 32"});
+  // The right size and no divisor: the divisor comes from the file.
+  auto loaded = load_backbone(model, "mbf", models::BackboneOptions().set_input_size(32));
+  EXPECT_EQ(loaded->options().width_divisor, 8);
+  EXPECT_EQ(loaded->embedding_size(), 8);
+  // Input size 0: as trained (what onnx_export asks for).
+  EXPECT_EQ(load_backbone(model, "mbf", models::BackboneOptions().set_input_size(0))->input_size(), 32);
+}
+
 TEST(ValErrors, BinaryReportsBadArguments) {
   ValTempDir dir("args");
   data::write_verification_bin(dir.file("lfw.bin"), valid_set());
