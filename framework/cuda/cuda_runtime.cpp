@@ -220,8 +220,8 @@ Stream::~Stream() {
   (void)cudaStreamDestroy(stream_);
 }
 void Stream::synchronize() const { FF_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
-bool Stream::query() const {
-  const cudaError_t err = cudaStreamQuery(stream_);
+bool stream_done(cudaStream_t stream) {
+  const cudaError_t err = cudaStreamQuery(stream);
   if (err == cudaErrorNotReady) {
     (void)cudaGetLastError();
     return false;
@@ -229,6 +229,7 @@ bool Stream::query() const {
   FF_CUDA_CHECK(err);
   return true;
 }
+bool Stream::query() const { return stream_done(stream_); }
 
 // ---- events ---------------------------------------------------------------------------------------
 Event::Event(Event&& o) noexcept : event_(o.event_), timing_(o.timing_), device_(o.device_) { o.event_ = nullptr; }

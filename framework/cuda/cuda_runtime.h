@@ -99,6 +99,10 @@ class StreamGuard {
   cudaStream_t previous_;
 };
 
+// True when all work queued on `stream` so far has finished. CUDA's "not ready" answer is a
+// status, not an error: it is cleared so the next launch check does not take it for a failure.
+bool stream_done(cudaStream_t stream);
+
 // An owned non-blocking stream on a device (the current one by default). The destructor waits
 // for the stream's queued work before destroying it (see caching_allocator.h).
 class Stream {

@@ -51,17 +51,8 @@ LoaderOptions loader_options(DType dtype, bool on_gpu, uint64_t seed = 23) {
   return o;
 }
 
-// True while work queued on `stream` is still running (clears the not-ready status, which
-// would otherwise be seen by the next launch check).
-bool still_running(cudaStream_t stream) {
-  const cudaError_t err = cudaStreamQuery(stream);
-  if (err == cudaErrorNotReady) {
-    (void)cudaGetLastError();
-    return true;
-  }
-  FF_CUDA_CHECK(err);
-  return false;
-}
+// True while work queued on `stream` is still running.
+bool still_running(cudaStream_t stream) { return !ff::cuda::stream_done(stream); }
 
 // A consumer stream of device 0 for the tests that install one, created once and never
 // destroyed: the caching allocator keys cached blocks by stream handle and would later record
